@@ -1,0 +1,35 @@
+# sqhw: every target bootstraps .venv by itself (idempotent; a no-op once installed).
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.sqhw-installed
+JOBS    ?= 2
+
+.PHONY: setup gen verify lint test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and pinned: the CPU build on these machines; anything else pulls CUDA.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+gen: $(STAMP)
+	$(PY) -m sqhw.gen --rows 16
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check sqhw verif
+
+test: $(STAMP)
+	PYTHONWARNINGS=error::DeprecationWarning $(PY) -m pytest -n $(JOBS) verif
+
+verify: lint test
+
+bench: $(STAMP)
+	$(PY) -m sqhw.bench
+
+clean:
+	rm -rf build .pytest_cache

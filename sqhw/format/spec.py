@@ -1,0 +1,253 @@
+"""Format and hardware configuration: frozen, validated, digestible."""
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["SQFormat", "HWConfig", "accumulator_bound", "canonical_digest"]
+
+
+def canonical_digest(obj) -> str:
+    """12 hex digits of SHA-256 over the canonical JSON of ``obj``."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _check_int(name, value, lo, hi, extra=""):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi}{extra}, not {value}")
+
+
+@dataclass(frozen=True)
+class SQFormat:
+    """An SQ-format ``B-(high/low)-s``.
+
+    Parameters
+    ----------
+    bank_size : int
+        Elements per bank along the reduction dimension: a power of two in 4..128.
+    sparsity : float
+        Fraction of each bank held in low precision, in (0, 1]; ``(1-s)·b`` must be an
+        integer. ``s = 1`` (k = 0) is dense low precision.
+    high_bits : int
+        Width of a high-precision element, 2..8; greater than ``low_bits`` when k > 0.
+    low_bits : int
+        Width of a low-precision element: 0 (low part absent, as in 2:4) or 2..8.
+    scale_bits : int
+        Width of an unsigned per-(bank, column) scale code, 2..16.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the bad field and the accepted range.
+    """
+
+    bank_size: int = 16
+    sparsity: float = 0.875
+    high_bits: int = 8
+    low_bits: int = 4
+    scale_bits: int = 8
+
+    def __post_init__(self):
+        b = self.bank_size
+        if isinstance(b, bool) or not isinstance(b, int):
+            raise TypeError(f"bank_size must be an integer, not {b!r}")
+        if b < 4 or b > 128 or b & (b - 1):
+            raise ValueError(f"bank_size must be a power of two in 4..128, not {b}")
+        s = self.sparsity
+        if isinstance(s, bool) or not isinstance(s, (int, float)):
+            raise TypeError(f"sparsity must be a number, not {s!r}")
+        if not (0.0 < s <= 1.0):
+            raise ValueError(f"sparsity must be in (0, 1], not {s}")
+        k_real = (1.0 - s) * b
+        if abs(k_real - round(k_real)) > 1e-9:
+            raise ValueError(
+                f"sparsity {s} gives a non-integer number of high elements per bank "
+                f"((1-s)*b = {k_real:g} for bank_size {b}); use a multiple of 1/{b}"
+            )
+        # Normalise the float so that equal formats compare and digest equal.
+        object.__setattr__(self, "sparsity", float(1.0 - round(k_real) / b))
+        _check_int("high_bits", self.high_bits, 2, 8)
+        _check_int("scale_bits", self.scale_bits, 2, 16)
+        if isinstance(self.low_bits, bool) or not isinstance(self.low_bits, int):
+            raise TypeError(f"low_bits must be an integer, not {self.low_bits!r}")
+        if not (self.low_bits == 0 or 2 <= self.low_bits <= 8):
+            raise ValueError(f"low_bits must be 0 or in 2..8, not {self.low_bits}")
+        if self.k > 0 and self.low_bits >= self.high_bits:
+            raise ValueError(
+                f"low_bits must be less than high_bits ({self.high_bits}) when the format "
+                f"has high elements, not {self.low_bits}"
+            )
+        if self.k == 0 and self.low_bits == 0:
+            raise ValueError("low_bits must be 2..8 when sparsity is 1 (dense low precision)")
+
+    # -- derived values -------------------------------------------------------------------
+    @property
+    def k(self) -> int:
+        """High-precision elements per bank."""
+        return round((1.0 - self.sparsity) * self.bank_size)
+
+    @property
+    def low_width(self) -> int:
+        """Bits of a low-code field (at least 1: with ``low_bits = 0`` it is a mask bit)."""
+        return max(self.low_bits, 1)
+
+    @property
+    def vmask(self) -> int:
+        """The reserved low code marking a high position: the most negative code."""
+        return -(1 << (self.low_width - 1))
+
+    @property
+    def low_max(self) -> int:
+        """Largest magnitude of a low value (symmetric range)."""
+        return (1 << (self.low_bits - 1)) - 1 if self.low_bits else 0
+
+    @property
+    def high_max(self) -> int:
+        """Largest magnitude of a high value (symmetric range)."""
+        return (1 << (self.high_bits - 1)) - 1
+
+    @property
+    def scale_max(self) -> int:
+        return (1 << self.scale_bits) - 1
+
+    @property
+    def equivalent_bits(self) -> float:
+        """The compute mix ``(1-s)·h_high + s·h_low``."""
+        return (1.0 - self.sparsity) * self.high_bits + self.sparsity * self.low_bits
+
+    @property
+    def has_low_scale(self) -> bool:
+        return self.low_bits > 0
+
+    @property
+    def has_high(self) -> bool:
+        return self.k > 0
+
+    @property
+    def record_bits(self) -> int:
+        """Bits of one bank record in the memory image (datasheet §4), before padding."""
+        return (self.bank_size * self.low_width + self.k * self.high_bits
+                + self.scale_bits * (int(self.has_low_scale) + int(self.has_high)))
+
+    @property
+    def record_bytes(self) -> int:
+        return (self.record_bits + 7) // 8
+
+    @property
+    def name(self) -> str:
+        """``B-(h/l)-s``, e.g. ``B-(8/4)-0.875``; dense formats read ``INT8``, 2:4 ``2:4``."""
+        if self.k == 0:
+            return f"INT{self.low_bits}"
+        if self.low_bits == 0 and self.bank_size == 4 and self.k == 2:
+            return f"2:4-INT{self.high_bits}"
+        return f"B{self.bank_size}-({self.high_bits}/{self.low_bits})-{self.sparsity:g}"
+
+    # -- constructors for the baselines --------------------------------------------------
+    @classmethod
+    def dense(cls, bits: int, bank_size: int = 16, scale_bits: int = 8) -> "SQFormat":
+        """Dense symmetric INT``bits`` (the k = 0 family)."""
+        return cls(bank_size=bank_size, sparsity=1.0, high_bits=8, low_bits=bits,
+                   scale_bits=scale_bits)
+
+    @classmethod
+    def two_four(cls, bits: int = 8, scale_bits: int = 8) -> "SQFormat":
+        """2:4 sparsity: two INT``bits`` values kept per bank of four."""
+        return cls(bank_size=4, sparsity=0.5, high_bits=bits, low_bits=0,
+                   scale_bits=scale_bits)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def digest(self) -> str:
+        return canonical_digest({"SQFormat": self.to_dict()})
+
+
+def accumulator_bound(fmt: SQFormat, act_bits: int, k_max: int) -> int:
+    """Largest |accumulator| any K ≤ ``k_max`` can reach (datasheet §6)."""
+    b, k = fmt.bank_size, fmt.k
+    a_mag = 1 << (act_bits - 1)
+    low = (b - k) * fmt.low_max
+    high = k * (1 << (fmt.high_bits - 1))
+    per_bank = fmt.scale_max * a_mag * (low + high)
+    return (k_max // b) * per_bank
+
+
+@dataclass(frozen=True)
+class HWConfig:
+    """The whole hardware configuration: the one object every tool takes.
+
+    Parameters
+    ----------
+    fmt : SQFormat
+        The weight format.
+    rows : int
+        Output columns computed in parallel, 1..256.
+    act_bits : int
+        Activation width, 2..8.
+    k_max : int
+        Largest reduction length K of a weight tile: a multiple of the bank size, ≤ 65536.
+    acc_bits : int
+        Accumulator and result width, 8..64; must hold :func:`accumulator_bound`.
+    """
+
+    fmt: SQFormat = field(default_factory=SQFormat)
+    rows: int = 16
+    act_bits: int = 8
+    k_max: int = 1024
+    acc_bits: int = 32
+
+    def __post_init__(self):
+        if not isinstance(self.fmt, SQFormat):
+            raise TypeError(f"fmt must be an SQFormat, not {self.fmt!r}")
+        _check_int("rows", self.rows, 1, 256)
+        _check_int("act_bits", self.act_bits, 2, 8)
+        _check_int("acc_bits", self.acc_bits, 8, 64)
+        b = self.fmt.bank_size
+        _check_int("k_max", self.k_max, b, 65536)
+        if self.k_max % b:
+            raise ValueError(f"k_max must be a multiple of bank_size {b}, not {self.k_max}")
+        bound = self.acc_bound
+        if bound > (1 << (self.acc_bits - 1)) - 1:
+            need = bound.bit_length() + 1
+            per_bank = bound // self.nb_max
+            fit = ((1 << (self.acc_bits - 1)) - 1) // per_bank * b
+            raise ValueError(
+                f"k_max {self.k_max} can overflow a {self.acc_bits}-bit accumulator "
+                f"(worst case needs {need} bits); use k_max <= {fit} or acc_bits >= {need}"
+            )
+
+    @property
+    def nb_max(self) -> int:
+        return self.k_max // self.fmt.bank_size
+
+    @property
+    def acc_bound(self) -> int:
+        return accumulator_bound(self.fmt, self.act_bits, self.k_max)
+
+    @property
+    def act_data_bits(self) -> int:
+        return 8 * math.ceil(self.fmt.bank_size * self.act_bits / 8)
+
+    @property
+    def result_data_bits(self) -> int:
+        return 8 * math.ceil(self.rows * self.acc_bits / 8)
+
+    @property
+    def weight_data_bits(self) -> int:
+        return 8 * self.fmt.record_bytes
+
+    def to_dict(self) -> dict:
+        return {"fmt": self.fmt.to_dict(), "rows": self.rows, "act_bits": self.act_bits,
+                "k_max": self.k_max, "acc_bits": self.acc_bits}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "HWConfig":
+        return cls(fmt=SQFormat(**d["fmt"]), rows=d["rows"], act_bits=d["act_bits"],
+                   k_max=d["k_max"], acc_bits=d["acc_bits"])
+
+    def digest(self) -> str:
+        return canonical_digest({"HWConfig": self.to_dict()})

@@ -1,0 +1,119 @@
+"""The bit-level weight memory image (datasheet §4): ``pack`` and ``unpack``.
+
+Bit order: a record's bit ``p`` is bit ``p % 8`` (LSB = 0) of its byte ``p // 8``. Fields
+from bit 0 up: ``low[0..b-1]`` (``low_width`` bits each), ``high[0..k-1]`` (``high_bits``
+each), ``scale_low`` (if ``low_bits > 0``), ``scale_high`` (if ``k > 0``), zero padding.
+So byte ``0b1000_0111`` at the start of an INT4 record is ``low[0] = 7, low[1] = -8``.
+Records run bank by bank inside a column, column after column.
+"""
+
+import numpy as np
+import torch
+
+from ..format import SQFormat
+from .tensor import MalformedSQError, SQTensor
+
+__all__ = ["pack", "unpack", "record_fields"]
+
+
+def record_fields(fmt: SQFormat) -> list[tuple[str, int, int, bool]]:
+    """``(name, count, width, signed)`` of each record field, in bit order."""
+    fields = [("low", fmt.bank_size, fmt.low_width, True)]
+    if fmt.has_high:
+        fields.append(("high", fmt.k, fmt.high_bits, True))
+    if fmt.has_low_scale:
+        fields.append(("scale_low", 1, fmt.scale_bits, False))
+    if fmt.has_high:
+        fields.append(("scale_high", 1, fmt.scale_bits, False))
+    return fields
+
+
+def _to_bits(codes: np.ndarray, width: int) -> np.ndarray:
+    """[..., count] integers → [..., count·width] bits, LSB first (two's complement)."""
+    nbytes = 1 if width <= 8 else 2
+    u = codes.astype(np.int8 if nbytes == 1 else np.int16).astype(f"<u{nbytes}")
+    bits = np.unpackbits(u.view(np.uint8).reshape(*codes.shape, nbytes), axis=-1,
+                         bitorder="little")
+    return bits[..., :width].reshape(*codes.shape[:-1], -1)
+
+
+def _from_bits(bits: np.ndarray, count: int, width: int, signed: bool) -> np.ndarray:
+    b = bits.reshape(*bits.shape[:-1], count, width).astype(np.int64)
+    u = (b << np.arange(width)).sum(axis=-1)
+    if signed:
+        u = np.where(u >= 1 << (width - 1), u - (1 << width), u)
+    return u
+
+
+def _field_arrays(sq: SQTensor) -> dict[str, np.ndarray]:
+    """Each field as [N, nb, count] integers."""
+    fmt, nb = sq.fmt, sq.n_banks
+    N = sq.shape[1]
+    k = fmt.k
+    return {
+        "low": sq.low.numpy().reshape(nb, fmt.bank_size, N).transpose(2, 0, 1),
+        "high": sq.high.numpy().reshape(nb, k, N).transpose(2, 0, 1),
+        "scale_low": sq.scale_low.numpy().T[..., None],
+        "scale_high": sq.scale_high.numpy().T[..., None],
+    }
+
+
+def pack(sq: SQTensor) -> bytes:
+    """The memory image of ``sq``: ``N · K/b · record_bytes`` bytes (datasheet §4).
+
+    Raises
+    ------
+    MalformedSQError
+        If ``sq`` does not validate: a malformed tensor is never packed.
+    """
+    sq.validate()
+    fmt = sq.fmt
+    arrays = _field_arrays(sq)
+    parts = [_to_bits(arrays[name], width) for name, _, width, _ in record_fields(fmt)]
+    bits = np.concatenate(parts, axis=-1)
+    pad = fmt.record_bytes * 8 - fmt.record_bits
+    if pad:
+        bits = np.concatenate([bits, np.zeros((*bits.shape[:-1], pad), np.uint8)], axis=-1)
+    return np.packbits(bits, axis=-1, bitorder="little").tobytes()
+
+
+def unpack(data: bytes, fmt: SQFormat, K: int, N: int,
+           col_scale: torch.Tensor | None = None) -> SQTensor:
+    """Read a memory image back into a validated :class:`SQTensor`.
+
+    Raises
+    ------
+    MalformedSQError
+        If the image is truncated or over-long, has non-zero padding, or holds a malformed
+        bank (wrong vmask count, out-of-range code). It never returns garbage.
+    """
+    b = fmt.bank_size
+    if K <= 0 or K % b or N <= 0:
+        raise ValueError(f"K must be a positive multiple of bank_size {b} and N positive, "
+                         f"not K={K}, N={N}")
+    nb = K // b
+    expect = N * nb * fmt.record_bytes
+    if len(data) != expect:
+        kind = "truncated" if len(data) < expect else "over-long"
+        raise MalformedSQError(f"{kind} image: {len(data)} bytes, expected {expect} "
+                               f"({N} columns x {nb} banks x {fmt.record_bytes} bytes)")
+    raw = np.frombuffer(bytes(data), dtype=np.uint8).reshape(N, nb, fmt.record_bytes)
+    bits = np.unpackbits(raw, axis=-1, bitorder="little")
+    if bits[..., fmt.record_bits:].any():
+        n, j = (int(i) for i in np.argwhere(bits[..., fmt.record_bits:].any(axis=-1))[0])
+        raise MalformedSQError(f"non-zero padding bits in bank {j} of column {n}")
+    fields, pos = {}, 0
+    for name, count, width, signed in record_fields(fmt):
+        fields[name] = _from_bits(bits[..., pos:pos + count * width], count, width, signed)
+        pos += count * width
+    zeros = np.zeros((N, nb, 1), np.int64)
+    low = fields["low"].transpose(1, 2, 0).reshape(K, N)
+    high = fields.get("high", np.zeros((N, nb, 0), np.int64)).transpose(1, 2, 0)
+    sq = SQTensor(
+        low=torch.from_numpy(low.astype(np.int8)),
+        high=torch.from_numpy(high.reshape(nb * fmt.k, N).astype(np.int8)),
+        scale_low=torch.from_numpy(fields.get("scale_low", zeros)[..., 0].T.astype(np.int32)),
+        scale_high=torch.from_numpy(fields.get("scale_high", zeros)[..., 0].T.astype(np.int32)),
+        col_scale=torch.ones(N) if col_scale is None else col_scale.to(torch.float32),
+        fmt=fmt)
+    return sq.validate()

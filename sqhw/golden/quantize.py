@@ -1,0 +1,152 @@
+"""Weight quantization into SQ-format (vectorised: no Python loops over elements)."""
+
+import torch
+
+from ..format import SQFormat
+from .tensor import SQTensor
+
+__all__ = ["quantize_weight", "random_sqtensor", "select_high", "two_level_scales"]
+
+
+def _top_positions(importance: torch.Tensor, fmt: SQFormat) -> torch.Tensor:
+    """int64 [nb, k, N]: the top-k positions of every bank, in increasing order."""
+    K, N = importance.shape
+    b, k = fmt.bank_size, fmt.k
+    order = torch.sort(importance.reshape(K // b, b, N), dim=1, descending=True,
+                       stable=True).indices
+    return torch.sort(order[:, :k, :], dim=1).values
+
+
+def select_high(importance: torch.Tensor, fmt: SQFormat) -> torch.Tensor:
+    """bool [K, N]: the top-k elements of every bank of every column.
+
+    Ties are broken towards the lower position: the sort is stable and descending, so among
+    equal importances the element that comes first in the bank wins.
+    """
+    K, N = importance.shape
+    b, nb = fmt.bank_size, K // fmt.bank_size
+    mask = torch.zeros(nb, b, N, dtype=torch.bool)
+    if fmt.k:
+        mask.scatter_(1, _top_positions(importance, fmt), True)
+    return mask.reshape(K, N)
+
+
+def two_level_scales(group_scales: list[torch.Tensor], fmt: SQFormat):
+    """Turn float group scales ``[nb, N]`` into integer codes and one float per column.
+
+    ``col_scale[n] = max over the column's group scales / (2^sb - 1)`` and each code is
+    ``ceil(scale / col_scale)``, so the coded scale is never smaller than the float one and
+    no value clips. A column of all zeros gets ``col_scale = 1`` and codes 0.
+    """
+    stacked = torch.stack(group_scales).to(torch.float64)        # [G, nb, N]
+    col = stacked.amax(dim=(0, 1)) / fmt.scale_max                # [N]
+    col = torch.where(col > 0, col, torch.ones_like(col))
+    codes = torch.ceil(stacked / col - 1e-9).clamp(0, fmt.scale_max).to(torch.int32)
+    return [c for c in codes], col
+
+
+def _quantize_group(w: torch.Tensor, step: torch.Tensor, qmax: int) -> torch.Tensor:
+    """Symmetric round-half-to-even; a zero step (all-zero group) gives code 0."""
+    safe = torch.where(step > 0, step, torch.ones_like(step))
+    q = torch.round(w / safe).clamp_(-qmax, qmax).mul_(step > 0)
+    return q.to(torch.int8)
+
+
+def quantize_weight(w: torch.Tensor, fmt: SQFormat, importance: torch.Tensor | None = None,
+                    per_channel: bool = False) -> SQTensor:
+    """Quantize a weight ``w[K, N]`` (K = reduction dimension) into SQ-format.
+
+    Parameters
+    ----------
+    w : float tensor [K, N]
+        K must be a multiple of ``fmt.bank_size``.
+    fmt : SQFormat
+    importance : float tensor [K, N], optional
+        Saliency for picking the high elements; ``|w|`` by default. The top-k per bank per
+        column go to high precision (ties: lower position first).
+    per_channel : bool
+        One float scale per (group, column) instead of per (group, bank, column): the
+        classic per-channel baseline. The codes are then constant down a column.
+
+    Both groups are quantized symmetrically with round-half-to-even (``torch.round``), each
+    with its coded scale ``col_scale·code`` (datasheet §3), so every element is within half
+    a scale step of its dequantized value. A group of all zeros gets code 0 and value 0.
+
+    Raises
+    ------
+    ValueError
+        On a wrong shape, a K that is not a multiple of the bank size, or non-finite values.
+    """
+    if not isinstance(w, torch.Tensor) or w.dim() != 2:
+        raise ValueError(f"w must be a 2-D tensor [K, N], not {getattr(w, 'shape', w)!r}")
+    K, N = w.shape
+    b, k = fmt.bank_size, fmt.k
+    if K == 0 or N == 0 or K % b:
+        raise ValueError(f"K must be a positive multiple of bank_size {b}, not {K} (pad W "
+                         f"with zero rows)")
+    w = w.detach().to(torch.float32)
+    if not torch.isfinite(w).all():
+        raise ValueError("w has non-finite values")
+    if importance is None:
+        importance = w.abs()
+    elif tuple(importance.shape) != (K, N):
+        raise ValueError(f"importance must have the shape of w {[K, N]}, "
+                         f"not {list(importance.shape)}")
+    nb = K // b
+    wb = w.reshape(nb, b, N)
+    mb = torch.zeros(nb, b, N, dtype=torch.bool)
+    if k:
+        pos = _top_positions(importance.detach().to(torch.float32), fmt)   # [nb, k, N]
+        mb.scatter_(1, pos, True)
+        high_w = torch.gather(wb, 1, pos)                                  # [nb, k, N]
+
+    low_abs = wb.abs().masked_fill_(mb, 0.0).amax(dim=1)           # [nb, N]
+    low_fs = low_abs / fmt.low_max if fmt.low_bits else torch.zeros_like(low_abs)
+    high_fs = (high_w.abs().amax(dim=1) / fmt.high_max if k
+               else torch.zeros_like(low_abs))
+    if per_channel:
+        low_fs = low_fs.amax(dim=0, keepdim=True).expand(nb, N)
+        high_fs = high_fs.amax(dim=0, keepdim=True).expand(nb, N)
+    (code_low, code_high), col = two_level_scales([low_fs, high_fs], fmt)
+
+    step_low = (code_low.to(torch.float64) * col).to(torch.float32)[:, None, :]
+    low = _quantize_group(wb, step_low, fmt.low_max)
+    low = low.masked_fill_(mb, fmt.vmask).reshape(K, N)
+
+    if k:
+        step_high = (code_high.to(torch.float64) * col).to(torch.float32)[:, None, :]
+        high = _quantize_group(high_w, step_high, fmt.high_max).reshape(nb * k, N)
+    else:
+        high = torch.zeros(0, N, dtype=torch.int8)
+    return SQTensor(low=low, high=high, scale_low=code_low, scale_high=code_high,
+                    col_scale=col.to(torch.float32), fmt=fmt)
+
+
+def random_sqtensor(fmt: SQFormat, K: int, N: int,
+                    generator: torch.Generator | None = None) -> SQTensor:
+    """A random well-formed SQTensor with codes spread over their full ranges (test data).
+
+    High positions are a uniformly random k-subset of every bank; codes are uniform over
+    their valid range, extremes included; ``col_scale`` is 1.
+    """
+    b, k, nb = fmt.bank_size, fmt.k, K // fmt.bank_size
+    if K % b:
+        raise ValueError(f"K must be a multiple of bank_size {b}, not {K}")
+    g = generator
+
+    def uniform(lo, hi, *shape):
+        return torch.randint(lo, hi + 1, shape, generator=g)
+
+    perm = torch.rand(nb, b, N, generator=g).argsort(dim=1)
+    mask = torch.zeros(nb, b, N, dtype=torch.bool).scatter_(1, perm[:, :k, :], True)
+    low = uniform(-fmt.low_max, fmt.low_max, nb, b, N)
+    low = torch.where(mask, fmt.vmask, low).reshape(K, N).to(torch.int8)
+    high = uniform(-fmt.high_max, fmt.high_max, nb * k, N).to(torch.int8)
+    scale_low = uniform(0, fmt.scale_max, nb, N).to(torch.int32)
+    scale_high = uniform(0, fmt.scale_max, nb, N).to(torch.int32)
+    if not fmt.low_bits:
+        scale_low.zero_()
+    if not k:
+        scale_high.zero_()
+    return SQTensor(low=low, high=high, scale_low=scale_low, scale_high=scale_high,
+                    col_scale=torch.ones(N), fmt=fmt)
