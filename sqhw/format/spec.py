@@ -5,7 +5,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["SQFormat", "HWConfig", "accumulator_bound", "canonical_digest"]
+__all__ = ["SQFormat", "HWConfig", "accumulator_bound", "min_acc_bits", "canonical_digest"]
 
 
 def canonical_digest(obj) -> str:
@@ -139,7 +139,8 @@ class SQFormat:
 
     @property
     def name(self) -> str:
-        """``B-(h/l)-s``, e.g. ``B-(8/4)-0.875``; dense formats read ``INT8``, 2:4 ``2:4``."""
+        """``B<b>-(h/l)-s``, e.g. ``B16-(8/4)-0.875``; dense (k = 0) formats read ``INT4``,
+        2:4 reads ``2:4-INT8``."""
         if self.k == 0:
             return f"INT{self.low_bits}"
         if self.low_bits == 0 and self.bank_size == 4 and self.k == 2:
@@ -174,6 +175,12 @@ def accumulator_bound(fmt: SQFormat, act_bits: int, k_max: int) -> int:
     high = k * (1 << (fmt.high_bits - 1))
     per_bank = fmt.scale_max * a_mag * (low + high)
     return (k_max // b) * per_bank
+
+
+def min_acc_bits(fmt: SQFormat, act_bits: int, k_max: int, multiple: int = 8) -> int:
+    """The narrowest accumulator (rounded up to ``multiple`` bits) that can never overflow."""
+    need = accumulator_bound(fmt, act_bits, k_max).bit_length() + 1
+    return -(-need // multiple) * multiple
 
 
 @dataclass(frozen=True)
@@ -215,9 +222,11 @@ class HWConfig:
             need = bound.bit_length() + 1
             per_bank = bound // self.nb_max
             fit = ((1 << (self.acc_bits - 1)) - 1) // per_bank * b
+            # Suggest a smaller k_max only when one bank fits at all (never "k_max <= 0").
+            fix = f"k_max <= {fit} or acc_bits >= {need}" if fit >= b else f"acc_bits >= {need}"
             raise ValueError(
                 f"k_max {self.k_max} can overflow a {self.acc_bits}-bit accumulator "
-                f"(worst case needs {need} bits); use k_max <= {fit} or acc_bits >= {need}"
+                f"(worst case needs {need} bits); use {fix}"
             )
 
     @property

@@ -37,6 +37,19 @@ def _to_bits(codes: np.ndarray, width: int) -> np.ndarray:
     return bits[..., :width].reshape(*codes.shape[:-1], -1)
 
 
+def _to_bytes(codes: np.ndarray, width: int) -> np.ndarray | None:
+    """Byte-aligned fast path of :func:`_to_bits` + packbits for 4-, 8- and 16-bit fields:
+    [..., count] integers → [..., count·width/8] bytes, or None if it does not apply."""
+    if width == 8:
+        return codes.astype(np.int8).view(np.uint8)
+    if width == 16:
+        return codes.astype("<i2").view(np.uint8)
+    if width == 4 and codes.shape[-1] % 2 == 0:
+        u = codes.astype(np.uint8) & 0xF
+        return u[..., 0::2] | (u[..., 1::2] << 4)
+    return None
+
+
 def _from_bits(bits: np.ndarray, count: int, width: int, signed: bool) -> np.ndarray:
     b = bits.reshape(*bits.shape[:-1], count, width).astype(np.int64)
     u = (b << np.arange(width)).sum(axis=-1)
@@ -69,6 +82,15 @@ def pack(sq: SQTensor) -> bytes:
     sq.validate()
     fmt = sq.fmt
     arrays = _field_arrays(sq)
+    if fmt.record_bits % 8 == 0:
+        parts = [_to_bytes(arrays[name], width) for name, _, width, _ in record_fields(fmt)]
+        if all(p is not None for p in parts):
+            return np.concatenate(parts, axis=-1).tobytes()
+    return _pack_bits(fmt, arrays)
+
+
+def _pack_bits(fmt: SQFormat, arrays: dict[str, np.ndarray]) -> bytes:
+    """The general path: any field widths, via a bit array."""
     parts = [_to_bits(arrays[name], width) for name, _, width, _ in record_fields(fmt)]
     bits = np.concatenate(parts, axis=-1)
     pad = fmt.record_bytes * 8 - fmt.record_bits

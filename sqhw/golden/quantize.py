@@ -41,7 +41,10 @@ def two_level_scales(group_scales: list[torch.Tensor], fmt: SQFormat):
     stacked = torch.stack(group_scales).to(torch.float64)        # [G, nb, N]
     col = stacked.amax(dim=(0, 1)) / fmt.scale_max                # [N]
     col = torch.where(col > 0, col, torch.ones_like(col))
-    codes = torch.ceil(stacked / col - 1e-9).clamp(0, fmt.scale_max).to(torch.int32)
+    codes = torch.ceil(stacked / col - 1e-9).clamp(0, fmt.scale_max)
+    # A code of 0 means "this group is all zero" (datasheet §2): a non-zero group, however
+    # small next to its column's largest, keeps code >= 1 so its values are not dropped.
+    codes = torch.where(stacked > 0, codes.clamp(min=1), codes).to(torch.int32)
     return [c for c in codes], col
 
 

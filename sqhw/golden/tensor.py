@@ -41,14 +41,17 @@ class SQTensor:
 
     def _key(self):
         # Tensor version counters change on every in-place edit, so nothing cached can
-        # outlive a change to the codes.
-        return tuple((id(t), t._version) for t in (self.low, self.high, self.scale_low,
-                                                  self.scale_high))
+        # outlive a change to the codes. Inference-mode tensors have no version counter
+        # (and may still be edited inside inference mode): never cache those (key None).
+        tensors = (self.low, self.high, self.scale_low, self.scale_high)
+        if any(t.is_inference() for t in tensors):
+            return None
+        return tuple((id(t), t._version) for t in tensors)
 
     def _cached(self, name, compute):
         key = self._key()
         hit = self._cache.get(name)
-        if hit is None or hit[0] != key:
+        if key is None or hit is None or hit[0] != key:
             hit = (key, compute())
             self._cache[name] = hit
         return hit[1]

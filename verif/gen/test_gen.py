@@ -1,0 +1,124 @@
+"""The generator CLI: bad input, atomic output, determinism, the committed reference, lint."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sqhw.format import HWConfig, SQFormat
+from sqhw.gen import config_from_args, generate
+from sqhw.gen.cli import _parser
+from sqhw.toolchain import verilator_lint
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_gen(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sqhw.gen", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize("args, names", [
+    (["--rows", "0"], "rows"),
+    (["--rows", "300"], "rows"),
+    (["--bank-size", "12"], "bank_size"),
+    (["--bank-size", "256"], "bank_size"),
+    (["--sparsity", "0.3"], "sparsity"),
+    (["--sparsity", "0"], "sparsity"),
+    (["--high-bits", "9"], "high_bits"),
+    (["--low-bits", "1"], "low_bits"),
+    (["--low-bits", "8"], "low_bits"),
+    (["--act-bits", "16"], "act_bits"),
+    (["--k-max", "1000"], "k_max"),
+    (["--k-max", "8192", "--acc-bits", "32"], "k_max"),
+    (["--k-max", "65536", "--acc-bits", "64", "--bank-size", "12"], "bank_size"),
+    (["--format", "w8a8", "--sparsity", "0.5"], "--sparsity"),
+    (["--format", "2:4", "--bank-size", "8"], "--bank-size"),
+    (["--format", "bogus"], "--format"),
+    (["--rows", "x"], "--rows"),
+    (["--no-such-option"], "--no-such-option"),
+])
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, names):
+    out = tmp_path / "out"
+    r = run_gen(*args, "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert names in lines[0] and "error" in lines[0]
+    assert r.stdout == ""
+    assert list(tmp_path.iterdir()) == [], "bad input must leave nothing behind"
+
+
+def test_overflow_message_says_what_to_do():
+    r = run_gen("--k-max", "8192", "--acc-bits", "32", "--print-config")
+    assert "use k_max <= 2960 or acc_bits >= 34" in r.stderr
+    # Without --acc-bits the accumulator is sized to the bound, in whole bytes.
+    r = run_gen("--k-max", "8192", "--print-config")
+    assert r.returncode == 0 and json.loads(r.stdout)["config"]["acc_bits"] == 40
+
+
+def test_presets():
+    def cfg(*argv):
+        return config_from_args(_parser().parse_args(list(argv)))
+    assert cfg().fmt == SQFormat()
+    assert cfg().acc_bits == 32
+    w8a8 = cfg("--format", "w8a8")
+    assert w8a8.fmt == SQFormat.dense(8) and w8a8.acc_bits == 40
+    assert cfg("--format", "w6a8").fmt == SQFormat.dense(6)
+    w4a4 = cfg("--format", "w4a4")
+    assert w4a4.fmt == SQFormat.dense(4) and w4a4.act_bits == 4
+    assert cfg("--format", "2:4").fmt == SQFormat.two_four(8)
+    c = cfg("--rows", "4", "--bank-size", "32", "--sparsity", "0.75", "--low-bits", "3",
+            "--k-max", "256", "--acc-bits", "40", "--scale-bits", "6")
+    assert c == HWConfig(fmt=SQFormat(32, 0.75, 8, 3, 6), rows=4, k_max=256, acc_bits=40)
+
+
+def test_outputs_and_determinism(tmp_path):
+    cfg = HWConfig(rows=2, k_max=64)
+    a = generate(cfg, tmp_path / "a")
+    b = generate(cfg, tmp_path / "b")
+    names = sorted(p.name for p in a.iterdir())
+    assert names == ["config.json", "files.f", "sqhw_top.v"]
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    meta = json.loads((a / "config.json").read_text())
+    assert meta["digest"] == cfg.digest()
+    assert HWConfig.from_dict(meta["config"]) == cfg
+    assert (a / "files.f").read_text().split() == ["sqhw_top.v"]
+    text = (a / "sqhw_top.v").read_text()
+    assert "module sqhw_top(" in text
+    assert str(REPO) not in text and "/home/" not in text and "/tmp/" not in text
+    # Regenerating over an existing folder replaces it whole.
+    (a / "stale").write_text("x")
+    generate(cfg, a)
+    assert sorted(p.name for p in a.iterdir()) == names
+
+
+def test_default_reference_reproduces(tmp_path):
+    cfg = HWConfig()
+    ref = REPO / "rtl_out" / cfg.digest()
+    assert ref.is_dir(), f"missing reference {ref}: run `make gen` and commit rtl_out/"
+    new = generate(cfg, tmp_path / cfg.digest())
+    for p in sorted(ref.iterdir()):
+        assert (new / p.name).read_bytes() == p.read_bytes(), f"{p.name} differs from rtl_out"
+    assert sorted(p.name for p in new.iterdir()) == sorted(p.name for p in ref.iterdir())
+
+
+LINT_MATRIX = [
+    HWConfig(),
+    HWConfig(rows=1, fmt=SQFormat(8, 0.875, 8, 4), k_max=64),
+    HWConfig(rows=4, fmt=SQFormat(32, 0.75, 8, 3), k_max=256),
+    HWConfig(rows=4, fmt=SQFormat(64, 0.875, 8, 2), k_max=256),
+    HWConfig(rows=1, fmt=SQFormat(8, 0.5, 4, 2), k_max=64),
+    HWConfig(rows=4, fmt=SQFormat.dense(8), k_max=128),
+    HWConfig(rows=4, fmt=SQFormat.two_four(8), k_max=64),
+    HWConfig(rows=4, fmt=SQFormat(16, 0.9375, 8, 4), act_bits=6, k_max=128, acc_bits=40),
+]
+
+
+@pytest.mark.parametrize("cfg", LINT_MATRIX, ids=lambda c: f"{c.fmt.name}-r{c.rows}")
+def test_verilator_lint(tmp_path, cfg):
+    out = generate(cfg, tmp_path / cfg.digest())
+    verilator_lint(out / "sqhw_top.v", "sqhw_top")
