@@ -1,0 +1,139 @@
+"""The SQ unpacker: finds the k vmask positions of a bank (datasheet §3, §6).
+
+There is exactly one unpacker in the core, on the weight-load path (:mod:`.array`): each
+record is decoded once, when it is loaded, and the decoded positions are stored next to the
+weights. So the unpacker is built for clarity and a short logic depth rather than for area.
+
+How it works: ``m[i]`` is 1 where ``low[i]`` is the vmask. ``c[i] = m[0] + … + m[i-1]`` is
+the exclusive prefix count (a Sklansky parallel prefix, ``log2(b)`` adder levels). Position
+``i`` is the ``t``-th vmask exactly when ``m[i] and c[i] == t``; lane ``t`` can only hold
+positions ``t .. b-k+t``, so it one-hot selects among those ``b-k+1`` candidates and emits
+the *relative* index ``rel[t] = idx[t] - t``.
+"""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..format import SQFormat
+
+__all__ = ["Unpacker", "rel_width", "ref_unpack"]
+
+
+def rel_width(fmt: SQFormat) -> int:
+    """Width of a relative index ``rel[t]`` in ``0 .. b-k``: ``ceil(log2(b-k+1))``, min 1."""
+    return max(1, (fmt.bank_size - fmt.k).bit_length())
+
+
+def ref_unpack(fmt: SQFormat, low) -> tuple[list[int], bool]:
+    """Pure-Python model of :class:`Unpacker`: ``(rel, malformed)`` for a bank of low codes.
+
+    ``rel`` has k entries; the lanes past the last vmask (a malformed bank) read 0.
+    """
+    pos = [i for i, code in enumerate(low) if code == fmt.vmask]
+    rel = [0] * fmt.k
+    for t, i in enumerate(pos[:fmt.k]):
+        if i - t <= fmt.bank_size - fmt.k:
+            rel[t] = i - t
+    return rel, len(pos) != fmt.k
+
+
+def _prefix_sums(m, bits):
+    """Inclusive prefix sums of a list of 1-bit values (Sklansky, log2(n) adder levels).
+
+    Every sum is a named signal, so that the netlist (and the simulator) share it rather
+    than re-expanding the expression wherever it is used.
+    """
+    def level(lo_idx, items):
+        n = len(items)
+        if n == 1:
+            return [items[0]]
+        half = n // 2
+        lo = level(lo_idx, items[:half])
+        hi = level(lo_idx + half, items[half:])
+        out = []
+        for j, h in enumerate(hi):
+            s = Signal(range(half + j + 2), name=f"pre_{lo_idx}_{lo_idx + half + j}")
+            m.d.comb += s.eq(lo[-1] + h)
+            out.append(s)
+        return lo + out
+
+    return level(0, [bit.as_unsigned() for bit in bits])
+
+
+def _or_tree(values):
+    values = list(values)
+    while len(values) > 1:
+        nxt = [values[i] | values[i + 1] for i in range(0, len(values) - 1, 2)]
+        if len(values) % 2:
+            nxt.append(values[-1])
+        values = nxt
+    return values[0] if values else 0
+
+
+class Unpacker(wiring.Component):
+    """Decodes the vmask positions of one bank. Combinational: latency 0.
+
+    Parameters
+    ----------
+    fmt : SQFormat
+        The weight format: bank size ``b``, high elements per bank ``k``, low-code width.
+
+    Attributes
+    ----------
+    low : In(ArrayLayout(signed(fmt.low_width), b))
+        The bank's low codes, two's complement.
+    mask : Out(b)
+        Bit ``i`` is 1 where ``low[i]`` is the vmask code.
+    rel : Out(ArrayLayout(unsigned(rel_width(fmt)), k))
+        Present only when k > 0. ``rel[t] = idx[t] - t`` where ``idx[0] < idx[1] < …`` are
+        the vmask positions. Lanes with no matching position (a malformed bank) read 0.
+    malformed : Out(1)
+        1 when the number of vmask codes is not exactly k.
+
+    Raises
+    ------
+    TypeError
+        If ``fmt`` is not an :class:`~sqhw.format.SQFormat`.
+    """
+
+    def __init__(self, fmt):
+        if not isinstance(fmt, SQFormat):
+            self._MustUse__silence = True  # not built: do not warn that it was never used
+            raise TypeError(f"fmt must be an SQFormat, not {fmt!r}")
+        self._fmt = fmt
+        b, k = fmt.bank_size, fmt.k
+        members = {
+            "low": In(data.ArrayLayout(signed(fmt.low_width), b)),
+            "mask": Out(b),
+            "malformed": Out(1),
+        }
+        if k:
+            members["rel"] = Out(data.ArrayLayout(unsigned(rel_width(fmt)), k))
+        super().__init__(members)
+
+    @property
+    def fmt(self) -> SQFormat:
+        return self._fmt
+
+    def elaborate(self, platform):
+        m = Module()
+        fmt = self._fmt
+        b, k = fmt.bank_size, fmt.k
+        span = b - k  # lane t holds a position in t .. t + span
+
+        m.d.comb += self.mask.eq(Cat(*(self.low[i] == fmt.vmask for i in range(b))))
+        marks = [self.mask[i] for i in range(b)]
+        incl = _prefix_sums(m, marks)
+        total = incl[-1]
+        m.d.comb += self.malformed.eq(total != k)
+
+        for t in range(k):
+            terms = []
+            for i in range(t, t + span + 1):
+                # Exclusive prefix count at i is incl[i-1] (0 at i = 0, which needs t = 0).
+                hit = marks[i] if i == 0 else marks[i] & (incl[i - 1] == t)
+                if i - t:
+                    terms.append(Mux(hit, i - t, 0))
+            m.d.comb += self.rel[t].eq(_or_tree(terms))
+        return m

@@ -1,0 +1,103 @@
+"""SQRow: random banks through the row pipeline, with random stalls, against hw_matmul."""
+
+import pytest
+import torch
+
+from sqhw.format import HWConfig, SQFormat
+from sqhw.gateware.row import SQRow
+from sqhw.golden import hw_matmul, random_sqtensor
+
+from ._util import pack_fields, run_sim, seeded_rng
+from ._words import decoded_words
+
+
+def random_acts(rng, act_bits, M, K) -> torch.Tensor:
+    """Activations over the full range, with the extremes common."""
+    lo, hi = -(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1
+    vals = [[rng.choice((lo, hi, 0)) if rng.random() < 0.2 else rng.randint(lo, hi)
+             for _ in range(K)] for _ in range(M)]
+    return torch.tensor(vals, dtype=torch.int64)
+
+
+def run_row(cfg, rng, nb, M, stall=0.3, bubble=0.15):
+    fmt = cfg.fmt
+    b = fmt.bank_size
+    gen = torch.Generator().manual_seed(rng.getrandbits(32))
+    sq = random_sqtensor(fmt, nb * b, 1, generator=gen)
+    x = random_acts(rng, cfg.act_bits, M, nb * b)
+    expect = hw_matmul(x, sq, act_bits=cfg.act_bits)[:, 0].tolist()
+    words = decoded_words(sq)
+    dut = SQRow(cfg)
+    got = []
+    sent_at, got_at = [], []
+    act_w = cfg.act_bits
+
+    async def tb(ctx):
+        queue = [(m, j) for m in range(M) for j in range(nb)]
+        cycles = 0
+        while len(got) < M:
+            cycles += 1
+            assert cycles < 20 * M * nb + 100, "row stopped producing results"
+            en = rng.random() >= stall
+            ctx.set(dut.en, en)
+            # Present a bank only on enabled cycles (sometimes a bubble); garbage otherwise.
+            if en and queue and rng.random() >= bubble:
+                m, j = queue.pop(0)
+                ctx.set(dut.valid, 1)
+                ctx.set(dut.first, j == 0)
+                ctx.set(dut.last, j == nb - 1)
+                ctx.set(dut.act.as_value(),
+                        pack_fields(x[m, j * b:(j + 1) * b].tolist(), act_w))
+                ctx.set(dut.w.as_value(), words[j])
+                if j == nb - 1:
+                    sent_at.append(cycles)
+            else:
+                ctx.set(dut.valid, 0 if en else rng.getrandbits(1))
+                ctx.set(dut.first, rng.getrandbits(1))
+                ctx.set(dut.last, rng.getrandbits(1))
+                ctx.set(dut.act.as_value(), rng.getrandbits(b * act_w))
+                ctx.set(dut.w.as_value(), rng.getrandbits(len(dut.w.as_value())))
+            if en and ctx.get(dut.o_valid):
+                got.append(ctx.get(dut.result))
+                got_at.append(cycles)
+            await ctx.tick()
+
+    run_sim(dut, tb, vcd_name="row")
+    assert got == expect
+    return [g - s for s, g in zip(sent_at, got_at, strict=True)]
+
+
+CONFIGS = {
+    "b16-8/4-k2": HWConfig(fmt=SQFormat(16, 0.875, 8, 4), rows=1, k_max=64),
+    "b8-3/2-k1-a4": HWConfig(fmt=SQFormat(8, 0.875, 3, 2, scale_bits=3), rows=1, act_bits=4,
+                            k_max=64),
+    "b32-8/4-k4": HWConfig(fmt=SQFormat(32, 0.875, 8, 4), rows=1, k_max=64),
+    "b128-8/4-k16": HWConfig(fmt=SQFormat(128, 0.875, 8, 4, scale_bits=4), rows=1, k_max=256),
+    "b4-k3": HWConfig(fmt=SQFormat(4, 0.25, 8, 2), rows=1, k_max=32),
+    "2:4": HWConfig(fmt=SQFormat.two_four(), rows=1, k_max=64),
+    "dense8": HWConfig(fmt=SQFormat.dense(8), rows=1, k_max=64),
+    "dense4-b4": HWConfig(fmt=SQFormat.dense(4, bank_size=4, scale_bits=16), rows=1,
+                          k_max=16, acc_bits=40),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_row_random(request, name):
+    cfg = CONFIGS[name]
+    rng = seeded_rng(request)
+    nb_max = cfg.nb_max
+    for nb in sorted({1, min(3, nb_max), nb_max}):
+        run_row(cfg, rng, nb, M=12 if cfg.fmt.bank_size < 64 else 4)
+
+
+def test_row_no_stall(request):
+    """Back-to-back banks with en always 1: one bank per cycle, latency SQRow.LATENCY."""
+    cfg = CONFIGS["b16-8/4-k2"]
+    rng = seeded_rng(request)
+    latencies = run_row(cfg, rng, 1, M=20, stall=0.0, bubble=0.0)
+    assert latencies == [SQRow.LATENCY] * 20
+
+
+def test_parameter_check():
+    with pytest.raises(TypeError, match=r"cfg must be an HWConfig, not SQFormat\("):
+        SQRow(SQFormat())
