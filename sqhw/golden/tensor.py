@@ -29,6 +29,13 @@ class SQTensor:
     col_scale : torch.float32 [N]
         Per-column float scale (host side only).
     fmt : SQFormat
+
+    Notes
+    -----
+    The integer effective weight used by :func:`~sqhw.golden.hw_matmul` is cached and keyed
+    on the code tensors' torch version counters, so any in-place edit through torch
+    (views included) invalidates it. An edit made behind torch's back, through
+    ``tensor.numpy()``, does not bump the counter: build a new SQTensor instead.
     """
 
     low: torch.Tensor
