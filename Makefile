@@ -5,14 +5,14 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.sqhw-installed
 JOBS    ?= 2
 
-.PHONY: setup gen verify lint test bench clean
+.PHONY: setup gen verify lint test bench fpga clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: the CPU build on these machines; anything else pulls CUDA.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,fpga,eval]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -30,6 +30,9 @@ verify: lint test
 
 bench: $(STAMP)
 	$(PY) -m sqhw.bench
+
+fpga: $(STAMP)
+	$(PY) -m sqhw.fpga build --board ulx3s-85f --rows 1 --k-max 32
 
 clean:
 	rm -rf build .pytest_cache

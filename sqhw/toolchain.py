@@ -301,9 +301,8 @@ def yosys_stats(verilog, top: str, *, target: str = "ecp5", nodsp: bool = False,
         Name of the top module.
     target : ``"ecp5"`` or ``"cmos"``
         ``"ecp5"``: ``synth_ecp5 [-nodsp]``, counting Lattice ECP5 cells.
-        ``"cmos"``: ``synth -flatten``, flip-flops legalised to plain ``$_DFF_P_``, ``abc -g
-        cmos2`` (NAND/NOR/NOT), then ``stat -tech cmos``: a technology-neutral transistor
-        estimate.
+        ``"cmos"``: ``synth -flatten`` (generic gates), flip-flops legalised to plain
+        ``$_DFF_P_``, then ``stat -tech cmos``: a technology-neutral transistor estimate.
     nodsp : bool
         ECP5 only: map multipliers to LUTs instead of ``MULT18X18D``.
     workdir : str or Path, optional
@@ -356,7 +355,9 @@ def yosys_stats(verilog, top: str, *, target: str = "ecp5", nodsp: bool = False,
                   # stat -tech cmos only costs plain flip-flops; Amaranth's registers come
                   # out as $_SDFFE_... (reset + enable), so lower them to $_DFF_P_ + logic.
                   "dfflegalize -cell $_DFF_P_ 01\n"
-                  "abc -g cmos2\n"
+                  # synth already mapped the logic to Yosys's generic gates, which stat
+                  # -tech cmos can cost. A further `abc -g cmos2` remap took over 8 CPU
+                  # minutes per SQ row in YoWASP Yosys, which no benchmark can afford.
                   "opt_clean\n"
                   "tee -q -o stats.json stat -tech cmos -json\n")
     run_yosys(script, workdir, expect=["stats.json"])

@@ -1,0 +1,78 @@
+"""``python -m sqhw.fpga build``: the board bitstream of one configuration, with a report.
+
+The format options are those of ``python -m sqhw.gen`` (its parser is the parent of this
+one and its ``config_from_args`` builds the config), so a digest means the same thing here.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..gen import cli as gen_cli
+from ..toolchain import ToolError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .boards import BOARDS
+    from .link import DEFAULT_TIMEOUT_BITS
+    p = gen_cli._Parser(prog="python -m sqhw.fpga", description=(
+        "FPGA builds of the SQ-format core behind a UART host link (docs/fpga.md)."))
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    b = sub.add_parser(
+        "build", parents=[gen_cli._parser()], conflict_handler="resolve",
+        help="synthesise, place and route one configuration for one board",
+        description="Build the board top (PLL, UART host link, core) with Yosys and nextpnr "
+        "from YoWASP. Writes build/fpga/<board>-<digest>/ with the bitstream, report.json "
+        "and report.md. Exits 1 if the design does not fit or misses timing, 2 on bad usage.")
+    b.add_argument("--board", required=True, choices=BOARDS,
+                   help="target board: " + ", ".join(
+                       f"{n} ({bd.family}, {bd.clk_in_hz / 1e6:g} MHz oscillator, default "
+                       f"core clock {bd.default_hz / 1e6:g} MHz)" for n, bd in BOARDS.items()))
+    b.add_argument("--rows", type=int, required=True,
+                   help="output columns computed in parallel, 1..256 (required: the array "
+                   "size decides whether the design fits)")
+    b.add_argument("--freq", type=float, default=None, metavar="MHZ",
+                   help="core clock to ask the PLL for, in MHz (default: the board's)")
+    b.add_argument("--baud", type=int, default=115200,
+                   help="UART baud rate (default: %(default)s)")
+    b.add_argument("--timeout-bits", type=int, default=DEFAULT_TIMEOUT_BITS,
+                   help="bit times of silence that end a truncated frame "
+                   "(default: %(default)s)")
+    b.add_argument("--no-dsp", action="store_true",
+                   help="keep multipliers in LUTs instead of DSP blocks (the UP5K has 8)")
+    b.add_argument("--seed", type=int, default=1,
+                   help="nextpnr placement seed (default: %(default)s)")
+    b.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: build/fpga/<board>-<config digest>)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = gen_cli.config_from_args(args)
+    except (ValueError, TypeError) as e:
+        parser.error(str(e))
+    if args.print_config:
+        import json
+        print(json.dumps({"digest": cfg.digest(), "config": cfg.to_dict()}))
+        return 0
+    from .build import BuildFailed, build
+    try:
+        build(cfg, args.board, freq_hz=None if args.freq is None else args.freq * 1e6,
+              baud=args.baud, out=args.out, seed=args.seed, timeout_bits=args.timeout_bits,
+              nodsp=args.no_dsp)
+    except ValueError as e:
+        parser.error(str(e))
+    except BuildFailed as e:
+        print(f"python -m sqhw.fpga: {e}", file=sys.stderr)
+        return 1
+    except ToolError as e:
+        first = str(e).splitlines()[0]
+        print(f"python -m sqhw.fpga: {first}", file=sys.stderr)
+        print(str(e), file=sys.stderr)
+        return 1
+    return 0
