@@ -300,7 +300,8 @@ def yosys_stats(verilog, top: str, *, target: str = "ecp5", nodsp: bool = False,
     top : str
         Name of the top module.
     target : ``"ecp5"`` or ``"cmos"``
-        ``"ecp5"``: ``synth_ecp5 [-nodsp]``, counting Lattice ECP5 cells.
+        ``"ecp5"``: ``synth_ecp5 -nowidelut [-nodsp]`` with LUTs mapped by classic ``abc -lut
+        4`` (see the comment in the code), counting Lattice ECP5 cells.
         ``"cmos"``: ``synth -flatten`` (generic gates), flip-flops legalised to plain
         ``$_DFF_P_``, then ``stat -tech cmos``: a technology-neutral transistor estimate.
     nodsp : bool
@@ -348,7 +349,18 @@ def yosys_stats(verilog, top: str, *, target: str = "ecp5", nodsp: bool = False,
 
     read = "read_verilog -sv design.v\n"
     if target == "ecp5":
-        script = (read + f"synth_ecp5 -top {top}" + (" -nodsp" if nodsp else "") + "\n"
+        # Yosys 0.70's synth_ecp5 always maps LUTs with abc9, which (YoWASP build) asserts
+        # `GetSize(conn.first) == GetSize(conn.second)` on a dense INT8 row and took
+        # minutes where classic ABC takes seconds. So run the flow up to map_luts, map with
+        # classic `abc -lut 4`, and resume at map_cells. -nowidelut: count plain LUT4s
+        # (no PFUMX/L6MUX21 wide-function muxes), as the reference numbers in
+        # TOOLCHAIN-NOTES are counted.
+        opts = f"-top {top} -nowidelut" + (" -nodsp" if nodsp else "")
+        script = (read + f"synth_ecp5 {opts} -run :map_luts\n"
+                  "techmap -map +/lattice/latches_map.v\n"
+                  "abc -lut 4\n"
+                  "clean\n"
+                  f"synth_ecp5 {opts} -run map_cells:\n"
                   "tee -q -o stats.json stat -json\n")
     else:
         script = (read + f"synth -flatten -top {top}\n"
