@@ -8,6 +8,10 @@ from .core import print_rows
 
 SECTIONS = {
     "golden": ("Golden model speed (2 cores)", "sqhw.bench.golden"),
+    "area": ("Row area per MAC/cycle (Yosys: ECP5 -nodsp LUT4, CMOS transistors)",
+             "sqhw.bench.area"),
+    "sim": ("Simulation throughput (bulk Verilator path vs cocotb per-cycle Python)",
+            "sqhw.bench.sim"),
 }
 
 
