@@ -109,7 +109,12 @@ def damp_hessian(H: torch.Tensor, percdamp: float = 0.01) -> tuple[torch.Tensor,
 
 
 def _inverse(H: torch.Tensor) -> torch.Tensor:
-    return torch.cholesky_inverse(torch.linalg.cholesky(H))
+    """``H⁻¹ = L⁻ᵀL⁻¹`` from the Cholesky factor (torch.cholesky_inverse is ~10x slower on
+    CPU at K = 1536)."""
+    L = torch.linalg.cholesky(H)
+    eye = torch.eye(H.shape[0], dtype=H.dtype)
+    Li = torch.linalg.solve_triangular(L, eye, upper=False)
+    return Li.T @ Li
 
 
 def inverse_hessian_diag(H: torch.Tensor, percdamp: float = 0.01) -> torch.Tensor:
@@ -309,7 +314,7 @@ def gptq_quantize(w: torch.Tensor, H: torch.Tensor, fmt: SQFormat,
     # Provisional grid from the uncompensated weights: the column scale (and, per channel,
     # the whole mask and all codes).
     if k and importance == "saliency":
-        d = torch.diagonal(_inverse(Hd))
+        d = U.square().sum(dim=0)    # diag(H⁻¹), H⁻¹ = UᵀU
         imp0 = W.square() / d[:, None]
     else:
         imp0 = W.abs()
