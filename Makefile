@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.sqhw-installed
 JOBS    ?= 2
 
-.PHONY: setup gen verify lint test bench fpga clean
+.PHONY: setup gen verify verify-all lint test test-all bench fpga clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,10 +23,16 @@ gen: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sqhw verif
 
+# `slow` tests (wider matrices, bigger FPGA builds) run with `make verify-all`.
 test: $(STAMP)
+	PYTHONWARNINGS=error::DeprecationWarning $(PY) -m pytest -n $(JOBS) -m "not slow" verif
+
+test-all: $(STAMP)
 	PYTHONWARNINGS=error::DeprecationWarning $(PY) -m pytest -n $(JOBS) verif
 
 verify: lint test
+
+verify-all: lint test-all
 
 bench: $(STAMP)
 	$(PY) -m sqhw.bench

@@ -41,6 +41,8 @@ __all__ = [
     "ROOT",
     "SIM_DIR",
     "CONFIG_ENV",
+    "RUN_DIR_ENV",
+    "run_dir",
     "config_from_env",
     "waves_requested",
     "pick_seed",
@@ -52,6 +54,7 @@ __all__ = [
 ROOT = Path(__file__).resolve().parent.parent
 SIM_DIR = ROOT / "build" / "sim"
 CONFIG_ENV = "SQHW_CONFIG"
+RUN_DIR_ENV = "SQHW_RUN_DIR"
 _STAMP = "sqhw_build.json"
 
 
@@ -90,6 +93,12 @@ def config_from_env() -> HWConfig:
     return HWConfig.from_dict(json.loads(text))
 
 
+def run_dir() -> Path:
+    """The run folder of the current cocotb run (set by :func:`run_cocotb`), for files the
+    test module writes (e.g. coverage bins); the current directory outside the harness."""
+    return Path(os.environ.get(RUN_DIR_ENV) or ".")
+
+
 def waves_requested(default: bool = False) -> bool:
     """``WAVES`` from the environment (``1``/``0``), else ``default``."""
     value = os.environ.get("WAVES")
@@ -107,9 +116,11 @@ def pick_seed(seed: int | None = None) -> int:
     return random.SystemRandom().randrange(1, 2**31)
 
 
-def sim_build_dir(cfg: HWConfig, top: str, waves: bool) -> Path:
-    """``build/sim/<digest>/<top>[-fst]``: one folder per configuration and top."""
-    return SIM_DIR / cfg.digest() / (top + ("-fst" if waves else ""))
+def sim_build_dir(cfg: HWConfig, top: str, waves: bool, variant: str = "") -> Path:
+    """``build/sim/<digest>/<top>[-<variant>][-fst]``: one folder per configuration, top and
+    build variant (e.g. ``cov`` for a coverage-instrumented build)."""
+    name = top + (f"-{variant}" if variant else "") + ("-fst" if waves else "")
+    return SIM_DIR / cfg.digest() / name
 
 
 @contextlib.contextmanager
@@ -176,7 +187,7 @@ def _check_fst_deps() -> None:
 
 
 def build(cfg: HWConfig, verilog_path, *, top: str = "sqhw_top", waves: bool | None = None,
-          build_args=(), force: bool = False) -> Path:
+          build_args=(), force: bool = False, variant: str = "") -> Path:
     """Verilate and compile ``verilog_path`` for cocotb, unless an identical build exists.
 
     Parameters
@@ -193,6 +204,9 @@ def build(cfg: HWConfig, verilog_path, *, top: str = "sqhw_top", waves: bool | N
         Extra Verilator options (part of the cache key).
     force : bool
         Rebuild even if the stamp matches.
+    variant : str
+        Names a separate build folder for builds with different ``build_args`` (e.g.
+        ``"cov"``), so that they do not evict the plain build of the same configuration.
 
     Returns
     -------
@@ -205,7 +219,7 @@ def build(cfg: HWConfig, verilog_path, *, top: str = "sqhw_top", waves: bool | N
     waves = waves_requested() if waves is None else waves
     if waves:
         _check_fst_deps()
-    build_dir = sim_build_dir(cfg, top, waves)
+    build_dir = sim_build_dir(cfg, top, waves, variant)
     args = list(build_args) + (["--trace-fst", "--trace-structs"] if waves else [])
     text = verilog_path.read_text()
     stamp = _stamp(text, top, waves, args)
@@ -228,6 +242,7 @@ def build(cfg: HWConfig, verilog_path, *, top: str = "sqhw_top", waves: bool | N
         # WAVES in the environment overrides the runner's argument; keep them consistent.
         env["WAVES"] = "1" if waves else "0"
         t0 = time.monotonic()
+        cpu0 = _children_cpu()
         runner = _runner()
         with _patched_environ(env):
             try:
@@ -244,10 +259,21 @@ def build(cfg: HWConfig, verilog_path, *, top: str = "sqhw_top", waves: bool | N
         if not exe.exists():
             raise RuntimeError(f"Verilator build left no executable at {exe}")
         seconds = time.monotonic() - t0
+        cpu = _children_cpu() - cpu0
         stamp_path.write_text(json.dumps(stamp, indent=1) + "\n")
+        # Wall time depends on the machine's load; the CPU time of the build (make, c++)
+        # does not, so it is kept too for run-time budgets.
         (build_dir / "build_seconds.txt").write_text(f"{seconds:.2f}\n")
-        log.info("built %s in %s in %.1f s", top, build_dir, seconds)
+        (build_dir / "build_cpu_seconds.txt").write_text(f"{cpu:.2f}\n")
+        log.info("built %s in %s in %.1f s (%.1f s CPU)", top, build_dir, seconds, cpu)
         return build_dir
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of the finished child processes of this process."""
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _safe(name: str) -> str:
@@ -255,17 +281,23 @@ def _safe(name: str) -> str:
 
 
 def _replay_hint(seed: int) -> str:
+    """The command that replays the current pytest test with ``seed`` and waveforms.
+
+    pytest node ids are relative to the rootdir (the repository), so the command starts
+    with a ``cd`` there; it keeps the warnings policy of ``make verify``.
+    """
     current = os.environ.get("PYTEST_CURRENT_TEST", "")
     node = current.rsplit(" ", 1)[0] if current else ""
-    if node:
-        return f"SEED={seed} {ROOT / '.venv/bin/pytest'} {shlex.quote(node)}"
-    return f"SEED={seed} <same command>"
+    target = shlex.quote(node) if node else "<same test id>"
+    return (f"cd {shlex.quote(str(ROOT))} && WAVES=1 SEED={seed} "
+            f"PYTHONWARNINGS=error::DeprecationWarning .venv/bin/python -m pytest "
+            f"{target}")
 
 
 def run_cocotb(cfg: HWConfig, verilog_path, test_module: str, *, top: str = "sqhw_top",
                testcase=None, seed: int | None = None, waves: bool | None = None,
                build_args=(), extra_env: dict | None = None, run_name: str | None = None,
-               ) -> Path:
+               variant: str = "") -> Path:
     """Build (cached) and run the cocotb tests of ``test_module`` against one configuration.
 
     Parameters
@@ -290,6 +322,9 @@ def run_cocotb(cfg: HWConfig, verilog_path, test_module: str, *, top: str = "sqh
         More environment variables for the test module.
     run_name : str, optional
         Name of the run folder under the build folder (default: the pytest test name).
+        The test module finds it in ``SQHW_RUN_DIR`` (it is also the simulator's cwd).
+    variant : str
+        Build variant (see :func:`build`).
 
     Returns
     -------
@@ -303,7 +338,8 @@ def run_cocotb(cfg: HWConfig, verilog_path, test_module: str, *, top: str = "sqh
     """
     seed = pick_seed(seed)
     waves = waves_requested() if waves is None else waves
-    build_dir = build(cfg, verilog_path, top=top, waves=waves, build_args=build_args)
+    build_dir = build(cfg, verilog_path, top=top, waves=waves, build_args=build_args,
+                      variant=variant)
     if run_name is None:
         current = os.environ.get("PYTEST_CURRENT_TEST", "")
         run_name = current.rsplit("::", 1)[-1].split(" ")[0] if current else test_module
@@ -317,10 +353,12 @@ def run_cocotb(cfg: HWConfig, verilog_path, test_module: str, *, top: str = "sqh
     env["SEED"] = str(seed)
     env["WAVES"] = "1" if waves else "0"
     env["COCOTB_RANDOM_SEED"] = str(seed)
+    env[RUN_DIR_ENV] = str(test_dir)
     warn = [w for w in env.get("PYTHONWARNINGS", "").split(",") if w]
     env["PYTHONWARNINGS"] = ",".join(warn + _sim_warning_ignores())
     runner = _runner()
     results = None
+    t0, cpu0 = time.monotonic(), _children_cpu()
     with _patched_environ(env):
         try:
             results = runner.test(
@@ -334,6 +372,8 @@ def run_cocotb(cfg: HWConfig, verilog_path, test_module: str, *, top: str = "sqh
             failure = f"exit status {e.code}"
         else:
             failure = None
+    (test_dir / "run_seconds.txt").write_text(
+        f"{time.monotonic() - t0:.2f} wall, {_children_cpu() - cpu0:.2f} cpu\n")
     sim_log = test_dir / "sim.log"
     if failure is None and results is not None:
         failed, total = _count_results(Path(results))
@@ -343,9 +383,11 @@ def run_cocotb(cfg: HWConfig, verilog_path, test_module: str, *, top: str = "sqh
             failure = f"{failed} of {total} cocotb tests failed"
     if failure is not None:
         tail = sim_log.read_text()[-8000:] if sim_log.exists() else ""
+        fst = sim_build_dir(cfg, top, True, variant) / "runs" / _safe(run_name) / "dump.fst"
         raise AssertionError(
             f"{test_module} on config {cfg.digest()} failed ({failure}) with SEED={seed}.\n"
-            f"Replay: {_replay_hint(seed)}\nLog: {sim_log}\n{tail}")
+            f"Replay with waves: {_replay_hint(seed)}\n  (writes {fst})\n"
+            f"Log: {sim_log}\n{tail}")
     return Path(results)
 
 

@@ -3,22 +3,31 @@
 Three parts, as in verilog-axis / taxi:
 
 - ``TB``: clock, reset, cocotbext-axi ``AxiStreamSource`` on ``s_axis_w`` / ``s_axis_a`` and
-  ``AxiStreamSink`` on ``m_axis_r``, random pause generators, and an in-order scoreboard.
-- ``@cocotb.test()`` coroutines: random jobs (bit-exact vs ``hw_matmul``), stalls and
-  backpressure, reset mid-job, malformed tile and wrong token length (error beats with
-  ``tuser = 1``, data 0, sticky ``status``) each followed by an exact job.
-- ``test_top``: a pytest function that emits the Verilog of each configuration of a small
-  matrix and runs the cocotb tests on it through :mod:`verif.harness` (one cached build per
-  configuration).
+  ``AxiStreamSink`` on ``m_axis_r``, pause generators (none, source idles, sink
+  backpressure, both, bursty), an in-order scoreboard and a functional-coverage collector
+  (:mod:`verif.coverage`) that counts a bin only once the traffic that hit it was checked.
+- ``@cocotb.test()`` coroutines: random jobs, stalls, directed corners (extreme codes, zero
+  banks and scales, vmask positions, worst-case accumulator at K = k_max, single bank,
+  M = 1, incomplete tile), every malformed-input class of datasheet §8 (each followed by an
+  exact job), reset mid-job, and the frozen golden vectors of ``golden/``.
+- ``test_top``: a pytest function that emits the Verilog of each configuration of the matrix
+  and runs *all* the cocotb tests of this module on it in one simulator process, through
+  :mod:`verif.harness` (one cached build per configuration). The configuration named by
+  :data:`RTL_COVERAGE_CONFIG` is built with ``--coverage-line --coverage-toggle`` instead;
+  its report goes to ``build/coverage/``.
 
 The testbench knows the core only through datasheet §4-§8 (bytes and bit positions); it
 imports ``sqhw.golden`` for reference values and test data only.
 
-Replay a failure: ``SEED=<seed> .venv/bin/pytest verif/top/test_top.py -k <config id>``
-(the seed is printed and is in the failure message); ``WAVES=1`` adds ``dump.fst`` in
-``build/sim/<digest>/sqhw_top-fst/runs/<test>/``.
+Replay a failure: the failure message prints the command, e.g.
+``cd /work/main && WAVES=1 SEED=<seed> .venv/bin/python -m pytest
+'verif/top/test_top.py::test_top[r4-b8-k2-4/2]'``; ``WAVES=1`` writes ``dump.fst`` in
+``build/sim/<digest>/sqhw_top[-cov]-fst/runs/<config>/``. One cocotb test alone:
+add ``COCOTB_TEST_FILTER=<test name>`` (cocotb reseeds ``random`` per test from the seed and
+the test name, so a single test replays identically).
 """
 
+import json
 import logging
 import os
 import random
@@ -26,27 +35,61 @@ from pathlib import Path
 
 import pytest
 
-from sqhw.format.spec import HWConfig, SQFormat
+from sqhw.format.spec import HWConfig, SQFormat, min_acc_bits
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # -- the configuration matrix (pytest side) -----------------------------------------------
 
-_FMT_8_4 = SQFormat(bank_size=8, sparsity=0.75, high_bits=8, low_bits=4)      # k = 2
-_FMT_16_4 = SQFormat(bank_size=16, sparsity=0.9375, high_bits=8, low_bits=4)  # k = 1
-CONFIGS = {
-    "r1-b8-k2": HWConfig(fmt=_FMT_8_4, rows=1, k_max=32),
-    "r4-b8-k2": HWConfig(fmt=_FMT_8_4, rows=4, k_max=32),
-    "r4-b16-k1": HWConfig(fmt=_FMT_16_4, rows=4, k_max=64),
-    "r4-b16-k0-int8": HWConfig(fmt=SQFormat.dense(8, bank_size=16), rows=4, k_max=64),
-    "r4-2:4": HWConfig(fmt=SQFormat.two_four(8), rows=4, k_max=16),
-    "r4-b8-k2-a4-acc24": HWConfig(fmt=SQFormat(bank_size=8, sparsity=0.75, high_bits=6,
-                                               low_bits=3, scale_bits=4),
-                                  rows=4, act_bits=4, k_max=32, acc_bits=24),
+
+def _cfg(b: int, k: int, h: int, low: int, rows: int, nb_max: int, *, act: int = 8,
+         sb: int = 8, acc: int | None = None) -> HWConfig:
+    """A configuration with ``k`` high elements per bank of ``b``; ``acc_bits`` defaults to
+    :func:`min_acc_bits` (the narrowest accumulator that cannot overflow)."""
+    fmt = SQFormat(bank_size=b, sparsity=1.0 - k / b, high_bits=h, low_bits=low,
+                   scale_bits=sb)
+    k_max = nb_max * b
+    return HWConfig(fmt=fmt, rows=rows, act_bits=act, k_max=k_max,
+                    acc_bits=acc if acc is not None else min_acc_bits(fmt, act, k_max))
+
+
+#: The default matrix (``make verify``). A covering set, not a cross product: rows
+#: {1, 4, 16}, bank size {4 (2:4), 8, 16, 32, 64}, k {0, 1, 2, 4, 8}, high/low 8/2, 8/3, 8/4
+#: and 4/2 (plus 6/3), 2:4, dense INT8 and INT4, activations of 8, 6 and 4 bits. k_max is 2-4
+#: banks to keep builds short; acc_bits is min_acc_bits except in the acc24 entry.
+CONFIGS: dict[str, HWConfig] = {
+    "r1-b8-k2-8/4": _cfg(8, 2, 8, 4, rows=1, nb_max=4),
+    "r4-b8-k1-8/2": _cfg(8, 1, 8, 2, rows=4, nb_max=2),
+    "r4-b16-k4-8/3": _cfg(16, 4, 8, 3, rows=4, nb_max=2),
+    "r4-b16-k8-8/4": _cfg(16, 8, 8, 4, rows=4, nb_max=2),
+    "r4-b32-k2-8/4": _cfg(32, 2, 8, 4, rows=4, nb_max=2),
+    "r1-b64-k8-8/3": _cfg(64, 8, 8, 3, rows=1, nb_max=2),
+    "r4-b8-k2-4/2": _cfg(8, 2, 4, 2, rows=4, nb_max=4),
+    "r4-2:4": _cfg(4, 2, 8, 0, rows=4, nb_max=4),
+    "r4-b16-int8": _cfg(16, 0, 8, 8, rows=4, nb_max=4),
+    "r1-b32-int4-a6": _cfg(32, 0, 8, 4, rows=1, nb_max=2, act=6),
+    "r16-b16-k1-8/4": _cfg(16, 1, 8, 4, rows=16, nb_max=2),
+    "r4-b8-k2-6/3-a4-acc24": _cfg(8, 2, 6, 3, rows=4, nb_max=4, act=4, sb=4, acc=24),
 }
-SLOW_CONFIGS = {
-    "r16-b16-k2": HWConfig(rows=16, k_max=64),
+
+#: Wider matrix, ``pytest -m slow verif/top``: bigger arrays, the largest bank, deep tiles
+#: (up to 64 banks, which also exercises the memory depth), 2-bit activations, a 16-bit
+#: scale code, an accumulator wider than needed.
+SLOW_CONFIGS: dict[str, HWConfig] = {
+    "r16-b16-k2-8/4": _cfg(16, 2, 8, 4, rows=16, nb_max=4),
+    "r16-b64-k8-8/4": _cfg(64, 8, 8, 4, rows=16, nb_max=2),
+    "r4-b128-k16-8/4": _cfg(128, 16, 8, 4, rows=4, nb_max=2),
+    "r4-b16-k2-8/4-deep": _cfg(16, 2, 8, 4, rows=4, nb_max=64),
+    "r4-b16-int6-a2": _cfg(16, 0, 8, 6, rows=4, nb_max=4, act=2),
+    "r4-b8-k4-8/2-sb16": _cfg(8, 4, 8, 2, rows=4, nb_max=4, sb=16),
+    "r16-2:4": _cfg(4, 2, 8, 0, rows=16, nb_max=8),
+    "r4-b8-k2-8/4-acc64": _cfg(8, 2, 8, 4, rows=4, nb_max=4, acc=64),
 }
+
+#: The configuration built with Verilator line + toggle coverage (report in build/coverage/).
+RTL_COVERAGE_CONFIG = "r4-b16-k4-8/3"
+RTL_COVERAGE_ARGS = ("--coverage-line", "--coverage-toggle")
+COVERAGE_DIR = ROOT / "build" / "coverage"
 
 
 def _verilog_for(cfg: HWConfig) -> Path:
@@ -62,25 +105,73 @@ def _verilog_for(cfg: HWConfig) -> Path:
     return path
 
 
+def _run_config(name: str, cfg: HWConfig, record_property, rtl_coverage: bool = False):
+    """Run every cocotb test of this module on ``cfg`` in one simulator; record the seed,
+    the coverage file and (for the coverage build) the Verilator coverage summary as test
+    properties, which ``verif/conftest.py`` reads for the end-of-run summary."""
+    from verif import coverage
+    from verif.harness import pick_seed, run_cocotb, sim_build_dir, waves_requested
+    seed = pick_seed()
+    variant = "cov" if rtl_coverage else ""
+    build_args = RTL_COVERAGE_ARGS if rtl_coverage else ()
+    run_name = name.replace("/", "_").replace(":", "_")
+    run_dir = sim_build_dir(cfg, "sqhw_top", waves_requested(), variant) / "runs" / run_name
+    bins_file = run_dir / "coverage.json"
+    bins_file.unlink(missing_ok=True)
+    (run_dir / "coverage.dat").unlink(missing_ok=True)
+    for key, value in (("sqhw_config", name), ("sqhw_digest", cfg.digest()),
+                       ("sqhw_seed", seed), ("sqhw_bins", str(bins_file))):
+        record_property(key, value)
+    run_cocotb(cfg, _verilog_for(cfg), "verif.top.test_top", top="sqhw_top", seed=seed,
+               run_name=run_name, build_args=build_args, variant=variant,
+               extra_env={"SQHW_CONFIG_NAME": name})
+    assert bins_file.is_file(), f"the cocotb run wrote no coverage bins ({bins_file})"
+    if rtl_coverage:
+        dat = run_dir / "coverage.dat"
+        assert dat.is_file(), f"the coverage build wrote no {dat}"
+        line = coverage.write_reports(dat, COVERAGE_DIR / run_name,
+                                      source_dir=run_dir.parent.parent)
+        (COVERAGE_DIR / "summary.txt").write_text(f"{name} ({cfg.digest()}): {line}\n")
+        record_property("sqhw_rtl_coverage", line)
+        print(f"[sqhw] {name}: {line}; report in {COVERAGE_DIR / run_name}")
+
+
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_top(name):
-    from verif.harness import run_cocotb
-    cfg = CONFIGS[name]
-    run_cocotb(cfg, _verilog_for(cfg), "verif.top.test_top", top="sqhw_top", run_name=name)
+def test_top(name, record_property):
+    _run_config(name, CONFIGS[name], record_property,
+                rtl_coverage=name == RTL_COVERAGE_CONFIG)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(SLOW_CONFIGS))
-def test_top_slow(name):
-    from verif.harness import run_cocotb
-    cfg = SLOW_CONFIGS[name]
-    run_cocotb(cfg, _verilog_for(cfg), "verif.top.test_top", top="sqhw_top", run_name=name)
+def test_top_slow(name, record_property, request):
+    # `make verify` runs `pytest verif` without a marker filter; the wide matrix costs a
+    # build per configuration, so it runs only when asked for: `pytest -m slow verif/top`.
+    if "slow" not in (request.config.getoption("markexpr") or ""):
+        pytest.skip("wide matrix: run with `pytest -m slow verif/top`")
+    _run_config(name, SLOW_CONFIGS[name], record_property)
 
 
 def test_top_lint():
     from sqhw.toolchain import verilator_lint
     for cfg in CONFIGS.values():
         verilator_lint(_verilog_for(cfg), "sqhw_top")
+
+
+def test_matrix_covers_the_brief():
+    """Each value the matrix promises appears at least once (a drifted matrix fails here)."""
+    cfgs = list(CONFIGS.values())
+    assert len(cfgs) >= 12
+    assert {c.rows for c in cfgs} >= {1, 4, 16}
+    assert sum(c.rows == 16 for c in cfgs) == 1          # the slow one, once
+    assert {c.fmt.bank_size for c in cfgs} >= {8, 16, 32, 64}
+    assert {c.fmt.k for c in cfgs} >= {0, 1, 2, 4, 8}
+    assert {c.fmt.low_bits for c in cfgs if c.fmt.high_bits == 8 and c.fmt.k} >= {2, 3, 4}
+    assert any((c.fmt.high_bits, c.fmt.low_bits) == (4, 2) for c in cfgs)
+    assert any(c.fmt.name.startswith("2:4") for c in cfgs)
+    assert any(c.fmt.k == 0 for c in cfgs)
+    assert all(c.nb_max >= 2 for c in cfgs)              # tile_short needs nb >= 2
+    assert RTL_COVERAGE_CONFIG in CONFIGS
 
 
 # -- the cocotb side ----------------------------------------------------------------------
@@ -108,36 +199,99 @@ def _bursty(rng: random.Random):
             yield True
 
 
+def make_sq(cfg: HWConfig, nb: int, N: int, rng: random.Random, *, positions=None,
+            low=None, high=None, scale_low=None, scale_high=None):
+    """An SQTensor [nb·b, N] built from per-(bank, column) choices.
+
+    Each keyword is a function ``f(j, n)`` returning, for bank j of column n: ``positions``
+    the sorted k high positions; ``low`` a list of b low values (vmask positions ignored);
+    ``high`` a list of k high values; ``scale_low`` / ``scale_high`` one code. Omitted ones
+    are random over their valid range.
+    """
+    import torch
+
+    from sqhw.golden import SQTensor
+    fmt = cfg.fmt
+    b, k = fmt.bank_size, fmt.k
+    K = nb * b
+    lo = torch.zeros(K, N, dtype=torch.int8)
+    hi = torch.zeros(nb * k, N, dtype=torch.int8)
+    sl = torch.zeros(nb, N, dtype=torch.int32)
+    sh = torch.zeros(nb, N, dtype=torch.int32)
+    for n in range(N):
+        for j in range(nb):
+            pos = positions(j, n) if positions else sorted(rng.sample(range(b), k))
+            assert len(pos) == k and len(set(pos)) == k
+            lv = low(j, n) if low else [rng.randint(-fmt.low_max, fmt.low_max)
+                                        for _ in range(b)]
+            for i in range(b):
+                lo[j * b + i, n] = fmt.vmask if i in pos else lv[i]
+            hv = high(j, n) if high else [rng.randint(-fmt.high_max, fmt.high_max)
+                                          for _ in range(k)]
+            for t in range(k):
+                hi[j * k + t, n] = hv[t]
+            if fmt.low_bits:
+                sl[j, n] = scale_low(j, n) if scale_low else rng.randint(0, fmt.scale_max)
+            if k:
+                sh[j, n] = scale_high(j, n) if scale_high else rng.randint(0, fmt.scale_max)
+    return SQTensor(low=lo, high=hi, scale_low=sl, scale_high=sh, col_scale=torch.ones(N),
+                    fmt=fmt)
+
+
 class Job:
     """One weight tile and its tokens, with the expected results.
 
     The tile is ``R`` consecutive columns of a ``pack`` image; tokens are ``M`` rows of X.
+    ``sq`` / ``x`` replace the random weights / activations; ``tags`` are coverage bins this
+    job hits once its results are checked.
     """
 
     def __init__(self, cfg: HWConfig, rng: random.Random, nb: int | None = None,
-                 m: int | None = None, act_extremes: bool = False):
+                 m: int | None = None, act_extremes: bool = False, sq=None, x=None,
+                 tags=()):
         import torch
 
         from sqhw.golden import hw_matmul, pack, random_sqtensor
         self.cfg = cfg
         fmt = cfg.fmt
+        R = cfg.rows
+        if sq is not None:
+            nb = sq.n_banks
         self.nb = nb if nb is not None else rng.randint(1, min(cfg.nb_max, 4))
+        if x is not None:
+            m = x.shape[0]
         self.m = m if m is not None else rng.randint(1, 4)
-        K, N, R = self.nb * fmt.bank_size, cfg.rows, cfg.rows
+        K = self.nb * fmt.bank_size
         g = torch.Generator().manual_seed(rng.getrandbits(62))
-        self.sq = random_sqtensor(fmt, K, N, generator=g)
+        self.sq = sq if sq is not None else random_sqtensor(fmt, K, R, generator=g)
         lo, hi = -(1 << (cfg.act_bits - 1)), (1 << (cfg.act_bits - 1)) - 1
-        if act_extremes:
+        if x is None and act_extremes:
             x = torch.tensor([[rng.choice((lo, hi)) for _ in range(K)] for _ in range(self.m)])
-        else:
+        elif x is None:
             x = torch.randint(lo, hi + 1, (self.m, K), generator=g)
         self.x = x
-        self.expected = hw_matmul(x, self.sq, cfg.act_bits, cfg.acc_bits)  # [M, R]
+        self.expected = hw_matmul(x, self.sq, cfg.act_bits, cfg.acc_bits).tolist()  # [M, R]
         self.image = bytearray(pack(self.sq))
-        rb = fmt.record_bytes
-        assert len(self.image) == R * self.nb * rb
+        assert len(self.image) == R * self.nb * fmt.record_bytes
+        self.tags = set(tags)
         self.bad_tokens: set[int] = set()   # tokens expected to give an error beat
         self.tile_error = False             # every token gives an error beat
+        self.short: dict[int, int] = {}     # token index -> beats sent instead of nb
+        self.col_records: dict[int, int] = {}   # column -> records sent instead of nb
+
+    @classmethod
+    def frozen(cls, cfg: HWConfig, image: bytes, nb: int, x, expected):
+        """A job from stored bytes and results (the frozen golden vectors): no model call."""
+        job = cls.__new__(cls)
+        job.cfg, job.nb, job.m = cfg, nb, len(x)
+        job.sq = None
+        job.x = x
+        job.expected = [[int(v) for v in row] for row in expected]
+        job.image = bytearray(image)
+        assert len(job.image) == cfg.rows * nb * cfg.fmt.record_bytes
+        job.tags = {"frozen:vectors"}
+        job.bad_tokens, job.tile_error, job.short, job.col_records = set(), False, {}, {}
+        return job
 
     # datasheet §4: record of (column n, bank j) at byte offset (n·nb + j)·record_bytes
     def record_slice(self, n: int, j: int) -> slice:
@@ -145,19 +299,30 @@ class Job:
         off = (n * self.nb + j) * rb
         return slice(off, off + rb)
 
-    def corrupt_vmask_count(self, rng: random.Random):
-        """Make one record malformed: a non-vmask low position becomes vmask (count k+1)."""
+    def _edit_low(self, rng, pick):
+        """Set one low field: ``pick(fields, vm)`` returns (position, new raw field)."""
         fmt = self.cfg.fmt
         n, j = rng.randrange(self.cfg.rows), rng.randrange(self.nb)
         s = self.record_slice(n, j)
         rec = int.from_bytes(self.image[s], "little")
         wl = fmt.low_width
         vm = 1 << (wl - 1)
-        free = [i for i in range(fmt.bank_size) if (rec >> (i * wl)) & ((1 << wl) - 1) != vm]
-        i = rng.choice(free)
-        rec = (rec & ~(((1 << wl) - 1) << (i * wl))) | (vm << (i * wl))
+        fields = [(rec >> (i * wl)) & ((1 << wl) - 1) for i in range(fmt.bank_size)]
+        i, new = pick(fields, vm)
+        rec = (rec & ~(((1 << wl) - 1) << (i * wl))) | (new << (i * wl))
         self.image[s] = rec.to_bytes(fmt.record_bytes, "little")
         self.tile_error = True
+
+    def corrupt_vmask_count(self, rng: random.Random, more: bool = True):
+        """Make one record malformed: one more vmask (count k+1), or one fewer (k-1: a vmask
+        field becomes the valid low code 0; needs k > 0)."""
+        if more:
+            self._edit_low(rng, lambda f, vm: (rng.choice(
+                [i for i, v in enumerate(f) if v != vm]), vm))
+        else:
+            assert self.cfg.fmt.k > 0
+            self._edit_low(rng, lambda f, vm: (rng.choice(
+                [i for i, v in enumerate(f) if v == vm]), 0))
 
     def corrupt_high_code(self, rng: random.Random):
         """Make one high code the out-of-range ``-2^(h-1)`` (needs k > 0)."""
@@ -173,31 +338,36 @@ class Job:
         self.image[s] = rec.to_bytes(fmt.record_bytes, "little")
         self.tile_error = True
 
-    def weight_frames(self):
+    def weight_frames(self, columns=None):
+        """One frame per column (tlast on its last record). ``col_records`` makes a column
+        over-long (extra copies of its last record) or truncated (records dropped)."""
         from cocotbext.axi import AxiStreamFrame
-        per_col = self.nb * self.cfg.fmt.record_bytes
-        return [AxiStreamFrame(bytes(self.image[n * per_col:(n + 1) * per_col]))
-                for n in range(self.cfg.rows)]
+        frames = []
+        for n in range(self.cfg.rows) if columns is None else columns:
+            recs = [bytes(self.image[self.record_slice(n, j)]) for j in range(self.nb)]
+            count = self.col_records.get(n, self.nb)
+            recs = (recs + [recs[-1]] * count)[:count]
+            frames.append(AxiStreamFrame(b"".join(recs)))
+        return frames
 
-    def token_frames(self, last_of_tile: bool = True, short: dict | None = None):
-        """One frame per token: nb beats, ``tuser`` = 1 on the tlast beat of the last token.
-
-        ``short`` maps a token index to a beat count to send instead of nb (a malformed
-        token, datasheet §8 err_token_len).
-        """
+    def token_frames(self, last_of_tile: bool = True):
+        """One frame per token: nb beats (``short`` overrides), ``tuser`` = 1 on the tlast
+        beat of the last token."""
         from cocotbext.axi import AxiStreamFrame
         cfg = self.cfg
         b, a = cfg.fmt.bank_size, cfg.act_bits
         lanes = cfg.act_data_bits // 8
+        mask = (1 << a) - 1
         frames = []
         for m in range(self.m):
-            beats = self.nb if not short or m not in short else short[m]
+            beats = self.short.get(m, self.nb)
+            row = [int(v) & mask for v in self.x[m].tolist()]
             data = bytearray()
             for j in range(beats):
                 word = 0
+                base = (j % self.nb) * b
                 for i in range(b):
-                    k = (j % self.nb) * b + i
-                    word |= (int(self.x[m, k]) & ((1 << a) - 1)) << (i * a)
+                    word |= row[base + i] << (i * a)
                 data += word.to_bytes(lanes, "little")
             last = int(last_of_tile and m == self.m - 1)
             tuser = [0] * (lanes * (beats - 1)) + [last] * lanes
@@ -211,12 +381,61 @@ class Job:
             if self.tile_error or m in self.bad_tokens:
                 out.append((None, 1))
             else:
-                out.append(([int(v) for v in self.expected[m]], 0))
+                out.append((self.expected[m], 0))
+        return out
+
+    def bins(self) -> set[str]:
+        """Coverage bins of this job's data (counted once its results were checked)."""
+        cfg, fmt = self.cfg, self.cfg.fmt
+        out = set(self.tags)
+        if self.tile_error:
+            return out
+        if f"k:{fmt.k}" in _defined_bins():
+            out.add(f"k:{fmt.k}")
+        if self.nb == cfg.nb_max:
+            out.add("corner:k_max")
+        if self.nb == 1:
+            out.add("corner:single_bank")
+        if self.m == 1:
+            out.add("corner:m1")
+        lo = -(1 << (cfg.act_bits - 1))
+        if any(int(v) == lo for row in self.x.tolist() for v in row):
+            out.add("corner:act_min")
+        if self.sq is None:
+            return out
+        import torch
+        b, k, nb, N = fmt.bank_size, fmt.k, self.nb, cfg.rows
+        mask = self.sq.mask.view(nb, b, N)
+        if k:
+            out |= {"vmask:first"} if bool(mask[:, 0, :].any()) else set()
+            out |= {"vmask:last"} if bool(mask[:, b - 1, :].any()) else set()
+            if k >= 2:
+                idx = torch.arange(b).view(1, b, 1).expand(nb, b, N)
+                first = torch.where(mask, idx, b).amin(dim=1)
+                last = torch.where(mask, idx, -1).amax(dim=1)
+                run = (last - first) == (k - 1)
+                out |= {"vmask:adjacent"} if bool(run.any()) else set()
+                out |= {"vmask:spread"} if bool((~run).any()) else set()
+        eff = self.sq.effective_weight().view(nb, b, N)
+        if bool((eff == 0).all(dim=1).any()):
+            out.add("corner:zero_bank")
+        nz_low = (self.sq.low_values().view(nb, b, N) != 0).any(dim=1)
+        zero = (self.sq.scale_low == 0) & nz_low if fmt.low_bits else torch.zeros(1).bool()
+        if k:
+            nz_high = (self.sq.high.view(nb, k, N) != 0).any(dim=1)
+            zero = zero | ((self.sq.scale_high == 0) & nz_high)
+        if bool(zero.any()):
+            out.add("corner:zero_scale")
         return out
 
 
+def _defined_bins():
+    from verif.coverage import BINS
+    return BINS
+
+
 class TB:
-    """Drivers, monitor and scoreboard around ``sqhw_top``."""
+    """Drivers, monitor, scoreboard and coverage around ``sqhw_top``."""
 
     def __init__(self, dut, cfg: HWConfig):
         from cocotbext.axi import AxiStreamBus, AxiStreamSink, AxiStreamSource
@@ -233,14 +452,25 @@ class TB:
         self.expected: list = []                # in-order scoreboard queue
         self.checked = 0
         self.errors_seen = 0
+        self.max_result = 0                     # extremes of the checked exact results
+        self.min_result = 0
+        self.stall_mode = "none"
+        self.cov = _collector(cfg)
         self._done = Event()
         self._want = 0
         self._mon = None
 
     def set_stalls(self, rng: random.Random | None, mode: str = "random"):
-        """Random idle cycles on both sources and backpressure on the sink (None: off)."""
+        """Stall pattern: ``none`` (or rng None), ``src`` (random idles on both sources),
+        ``sink`` (random backpressure on the result sink), ``random`` (both), ``bursty``
+        (long idle / busy runs on all three streams)."""
+        if rng is None:
+            mode = "none"
+        self.stall_mode = mode
         for drv in (self.w_src, self.a_src, self.r_sink):
-            if rng is None:
+            on = (mode in ("random", "bursty") or (mode == "src" and drv is not self.r_sink)
+                  or (mode == "sink" and drv is self.r_sink))
+            if not on:
                 # clear_pause_generator() leaves `pause` at the generator's last value: a
                 # driver stopped mid-pause would stay paused forever.
                 drv.clear_pause_generator()
@@ -261,6 +491,14 @@ class TB:
         self.dut.rst.value = 0
         await RisingEdge(self.dut.clk)
         assert self.dut.status.value.to_unsigned() == 0, "status not cleared by rst"
+
+    def status(self) -> int:
+        return self.dut.status.value.to_unsigned()
+
+    def cover(self, *names: str):
+        """Count bins (call only after the checks that justify them) and save."""
+        self.cov.hit(*names)
+        self.cov.save()
 
     # -- scoreboard ---------------------------------------------------------------------
     def _decode(self, frame):
@@ -298,6 +536,8 @@ class TB:
             else:
                 assert pad == 0, f"result {idx}: padding bits not 0"
                 assert rows == want_data, f"result {idx}: got {rows}, expected {want_data}"
+                self.max_result = max(self.max_result, *rows)
+                self.min_result = min(self.min_result, *rows)
             self.checked += 1
             if self.checked >= self._want:
                 self._done.set()
@@ -307,7 +547,8 @@ class TB:
             self._mon = cocotb.start_soon(self._monitor())
 
     async def run_jobs(self, jobs, timeout_cycles: int | None = None):
-        """Queue every job's tile and tokens, then wait for all results, in order."""
+        """Queue every job's tile and tokens, then wait for all results, in order; then
+        count the coverage bins of the jobs, the stall mode and the accumulator range."""
         self.start_monitor()
         for job in jobs:
             self.expected.extend(job.expected_results())
@@ -316,8 +557,12 @@ class TB:
         for job in jobs:
             for f in job.weight_frames():
                 await self.w_src.send(f)
-            for f in job.token_frames(short=getattr(job, "short", None)):
+            for f in job.token_frames():
                 await self.a_src.send(f)
+        await self.wait_results(jobs, timeout_cycles)
+        self.cover_jobs(jobs)
+
+    async def wait_results(self, jobs, timeout_cycles: int | None = None):
         beats = sum(job.m * job.nb + self.cfg.rows * job.nb for job in jobs)
         limit = timeout_cycles or (200 + 20 * beats)
         await with_timeout(self._done.wait(), limit * 10, "ns")
@@ -326,11 +571,48 @@ class TB:
         assert self.r_sink.empty(), "more result beats than tokens"
         assert not self.expected, f"{len(self.expected)} results missing"
 
+    def cover_jobs(self, jobs):
+        from verif.coverage import STALL_BINS
+        names = set()
+        for job in jobs:
+            names |= job.bins()
+        if any(not (j.tile_error or j.bad_tokens) for j in jobs):
+            names |= set(STALL_BINS[self.stall_mode])
+        bound = self.cfg.acc_bound
+        if 2 * self.max_result >= bound:
+            names.add("acc:near_bound_pos")
+        if 2 * self.min_result <= -bound:
+            names.add("acc:near_bound_neg")
+        self.cover(*sorted(names))
+
+
+_COLLECTOR = None
+
+
+def _collector(cfg: HWConfig):
+    """One collector per simulator run, saved as ``coverage.json`` in the run folder."""
+    global _COLLECTOR
+    if _COLLECTOR is None:
+        from verif.coverage import Collector
+        from verif.harness import run_dir
+        _COLLECTOR = Collector(run_dir() / "coverage.json", meta={
+            "config": os.environ.get("SQHW_CONFIG_NAME", ""), "digest": cfg.digest(),
+            "seed": os.environ.get("SEED", "")})
+        _COLLECTOR.save()
+    return _COLLECTOR
+
 
 def _cfg_and_rng():
     from verif.harness import config_from_env
     # cocotb reseeds `random` before each test from (COCOTB_RANDOM_SEED, module, test name).
     return config_from_env(), random.Random(random.getrandbits(64))
+
+
+def _act(cfg, rng, m, K, choices=None):
+    import torch
+    lo, hi = -(1 << (cfg.act_bits - 1)), (1 << (cfg.act_bits - 1)) - 1
+    return torch.tensor([[rng.choice(choices or (lo, hi)) for _ in range(K)]
+                         for _ in range(m)])
 
 
 if cocotb is not None:
@@ -343,7 +625,7 @@ if cocotb is not None:
         jobs = [Job(cfg, rng) for _ in range(4)]
         jobs.append(Job(cfg, rng, nb=cfg.nb_max, m=2, act_extremes=True))
         await tb.run_jobs(jobs)
-        assert dut.status.value.to_unsigned() == 0
+        assert tb.status() == 0
         tb.log.info("checked %d results", tb.checked)
 
     @cocotb.test()
@@ -355,7 +637,7 @@ if cocotb is not None:
         cfg, rng = _cfg_and_rng()
         tb = TB(dut, cfg)
         await tb.reset()
-        jobs = [Job(cfg, rng, nb=cfg.nb_max, m=32) for _ in range(3)]   # golden first
+        jobs = [Job(cfg, rng, nb=cfg.nb_max, m=16) for _ in range(2)]   # golden first
         t0, c0 = time.perf_counter(), get_sim_time("ns")
         await tb.run_jobs(jobs)
         wall, cycles = time.perf_counter() - t0, (get_sim_time("ns") - c0) / 10
@@ -366,15 +648,199 @@ if cocotb is not None:
 
     @cocotb.test()
     async def stalls_and_backpressure(dut):
-        """Random and bursty idle cycles on both sources, backpressure on the result sink."""
+        """Source idles only, sink backpressure only, both, and bursty runs on all three."""
         cfg, rng = _cfg_and_rng()
         tb = TB(dut, cfg)
         await tb.reset()
-        for mode in ("random", "bursty"):
+        for mode in ("src", "sink", "random", "bursty"):
             tb.set_stalls(rng, mode)
-            await tb.run_jobs([Job(cfg, rng) for _ in range(3)])
+            await tb.run_jobs([Job(cfg, rng) for _ in range(2)])
         tb.set_stalls(None)
-        assert dut.status.value.to_unsigned() == 0
+        assert tb.status() == 0
+
+    @cocotb.test()
+    async def extreme_codes(dut):
+        """Codes at ±max low / high, scale codes at max, activations at -2^(a-1) and
+        2^(a-1)-1 only: exact."""
+        cfg, rng = _cfg_and_rng()
+        fmt = cfg.fmt
+        tb = TB(dut, cfg)
+        await tb.reset()
+        jobs = []
+        for nb in sorted({1, cfg.nb_max}):
+            sq = make_sq(cfg, nb, cfg.rows, rng,
+                         low=lambda j, n: [rng.choice((-1, 1)) * fmt.low_max
+                                           for _ in range(fmt.bank_size)],
+                         high=lambda j, n: [rng.choice((-1, 1)) * fmt.high_max
+                                            for _ in range(fmt.k)],
+                         scale_low=lambda j, n: fmt.scale_max,
+                         scale_high=lambda j, n: fmt.scale_max)
+            x = _act(cfg, rng, 3, nb * fmt.bank_size)
+            x[0, :] = -(1 << (cfg.act_bits - 1))        # one token all most-negative
+            jobs.append(Job(cfg, rng, sq=sq, x=x, tags={"corner:extreme_codes"}))
+        await tb.run_jobs(jobs)
+        assert tb.status() == 0
+
+    @cocotb.test()
+    async def zero_banks_and_scales(dut):
+        """Banks whose codes are all 0, scale codes of 0 (low, high, both) on non-zero
+        codes, and a whole zero column: exact (zero where the model says so)."""
+        cfg, rng = _cfg_and_rng()
+        fmt = cfg.fmt
+        tb = TB(dut, cfg)
+        await tb.reset()
+        nb = cfg.nb_max
+        todo = ["zero", "sl0", "sh0", "both0"]     # bank kinds, spread over cells and jobs
+        jobs = []
+        while todo:
+            kinds = {}
+            for n in range(cfg.rows):
+                for j in range(nb):
+                    kinds[(j, n)] = todo.pop(0) if todo else rng.choice(
+                        ("zero", "sl0", "sh0", "both0", "rnd"))
+
+            def nz_low(j, n, kinds=kinds):
+                return [0 if kinds[(j, n)] == "zero" or not fmt.low_max
+                        else rng.choice((-1, 1)) * rng.randint(1, fmt.low_max)
+                        for _ in range(fmt.bank_size)]
+
+            def nz_high(j, n, kinds=kinds):
+                return [0 if kinds[(j, n)] == "zero"
+                        else rng.choice((-1, 1)) * rng.randint(1, fmt.high_max)
+                        for _ in range(fmt.k)]
+
+            sq = make_sq(cfg, nb, cfg.rows, rng, low=nz_low, high=nz_high,
+                         scale_low=lambda j, n, kinds=kinds: 0
+                         if kinds[(j, n)] in ("sl0", "both0") else rng.randint(1, fmt.scale_max),
+                         scale_high=lambda j, n, kinds=kinds: 0
+                         if kinds[(j, n)] in ("sh0", "both0") else rng.randint(1, fmt.scale_max))
+            x = _act(cfg, rng, 3, nb * fmt.bank_size,
+                     choices=range(-(1 << (cfg.act_bits - 1)), 1 << (cfg.act_bits - 1)))
+            jobs.append(Job(cfg, rng, sq=sq, x=x))
+        # A whole zero column (every bank zero) as well.
+        sq = make_sq(cfg, 1, cfg.rows, rng, low=lambda j, n: [0] * fmt.bank_size,
+                     high=lambda j, n: [0] * fmt.k)
+        jobs.append(Job(cfg, rng, sq=sq, m=2))
+        assert jobs[0].bins() >= {"corner:zero_bank"}
+        assert jobs[-1].expected == [[0] * cfg.rows] * 2
+        await tb.run_jobs(jobs)
+        assert tb.status() == 0
+
+    @cocotb.test()
+    async def vmask_positions(dut):
+        """High elements at the first and last position of a bank, all k adjacent (a run at
+        every start position, in every row) and spread; k = 0 configurations run a random
+        job (no vmask exists)."""
+        cfg, rng = _cfg_and_rng()
+        fmt = cfg.fmt
+        b, k = fmt.bank_size, fmt.k
+        tb = TB(dut, cfg)
+        await tb.reset()
+        if k == 0:
+            await tb.run_jobs([Job(cfg, rng)])
+            return
+        # Per row (each row has its own gather muxes): first, last, runs at the start and
+        # end, a random run, evenly spread, then an adjacent run at *every* start position
+        # (so the t-th high element visits every position it can hold, t..b-k+t).
+        def row_patterns():
+            pats = [
+                [0] + sorted(rng.sample(range(1, b), k - 1)),            # first
+                sorted(rng.sample(range(b - 1), k - 1)) + [b - 1],       # last
+                list(range(0, b, b // k))[:k],                           # evenly spread
+            ]
+            starts = list(range(b - k + 1))
+            rng.shuffle(starts)
+            return pats + [list(range(st, st + k)) for st in starts]
+
+        todo = {n: row_patterns() for n in range(cfg.rows)}
+        jobs = []
+        while any(todo.values()):
+            chosen = {(j, n): todo[n].pop(0) for n in range(cfg.rows)
+                      for j in range(cfg.nb_max) if todo[n]}
+            sq = make_sq(cfg, cfg.nb_max, cfg.rows, rng,
+                         positions=lambda j, n, c=chosen: c.get((j, n)) or sorted(
+                             rng.sample(range(b), k)))
+            jobs.append(Job(cfg, rng, sq=sq, m=1))
+        bins = set().union(*(j.bins() for j in jobs))
+        want = {"vmask:first", "vmask:last"} | ({"vmask:adjacent", "vmask:spread"}
+                                                if k >= 2 else set())
+        assert want <= bins, f"directed vmask patterns missed {want - bins}"
+        await tb.run_jobs(jobs)
+        assert tb.status() == 0
+
+    @cocotb.test()
+    async def worst_case_accumulator(dut):
+        """K = k_max, every activation -2^(a-1), every code at max magnitude with the sign
+        that pushes the sum toward +bound (then -bound), scale codes at max: the result
+        equals the closed form, is at least half the configured bound and is exact — no
+        wrap (plus the most positive activation, for the other sign)."""
+        cfg, rng = _cfg_and_rng()
+        fmt = cfg.fmt
+        b, k, nb = fmt.bank_size, fmt.k, cfg.nb_max
+        tb = TB(dut, cfg)
+        await tb.reset()
+        a_min = -(1 << (cfg.act_bits - 1))
+        jobs = []
+        for sign in (1, -1):
+            # a_min < 0, so a code of -sign·max gives +sign·|a_min|·max per element.
+            sq = make_sq(cfg, nb, cfg.rows, rng,
+                         low=lambda j, n, s=sign: [-s * fmt.low_max] * b,
+                         high=lambda j, n, s=sign: [-s * fmt.high_max] * k,
+                         scale_low=lambda j, n: fmt.scale_max,
+                         scale_high=lambda j, n: fmt.scale_max)
+            x = _act(cfg, rng, 2, nb * b, choices=(a_min,))
+            x[1, :] = -a_min - 1          # the most positive activation: the other sign
+            job = Job(cfg, rng, sq=sq, x=x, tags={"corner:extreme_codes"})
+            closed = sign * nb * fmt.scale_max * -a_min * ((b - k) * fmt.low_max
+                                                           + k * fmt.high_max)
+            assert job.expected[0] == [closed] * cfg.rows, (job.expected[0], closed)
+            assert 2 * abs(closed) >= cfg.acc_bound
+            assert abs(closed) <= (1 << (cfg.acc_bits - 1)) - 1
+            jobs.append(job)
+        await tb.run_jobs(jobs)
+        assert tb.max_result * 2 >= cfg.acc_bound and tb.min_result * 2 <= -cfg.acc_bound
+        assert tb.status() == 0
+
+    @cocotb.test()
+    async def single_bank_and_single_token(dut):
+        """K = b (one bank), M = 1, and both at once, at K = b and K = k_max."""
+        cfg, rng = _cfg_and_rng()
+        tb = TB(dut, cfg)
+        await tb.reset()
+        await tb.run_jobs([Job(cfg, rng, nb=1, m=1), Job(cfg, rng, nb=1, m=5),
+                           Job(cfg, rng, nb=cfg.nb_max, m=1), Job(cfg, rng, nb=1, m=1)])
+        tb.set_stalls(rng, "random")
+        await tb.run_jobs([Job(cfg, rng, nb=1, m=1) for _ in range(3)])
+        tb.set_stalls(None)
+        assert tb.status() == 0
+
+    @cocotb.test()
+    async def incomplete_tile(dut):
+        """A tile with fewer than R columns is not loaded: its tokens wait (no result, no
+        error) until the last column arrives; then they are exact (datasheet §8)."""
+        cfg, rng = _cfg_and_rng()
+        tb = TB(dut, cfg)
+        await tb.reset()
+        tb.start_monitor()
+        job = Job(cfg, rng, m=2)
+        tb.expected.extend(job.expected_results())
+        tb._want = tb.checked + job.m
+        tb._done.clear()
+        for f in job.weight_frames(columns=range(cfg.rows - 1)):
+            await tb.w_src.send(f)
+        for f in job.token_frames():
+            await tb.a_src.send(f)
+        for _ in range(10 * job.nb * cfg.rows + 50):
+            await RisingEdge(dut.clk)
+            assert tb.checked == 0 and tb.r_sink.empty(), "a result came out of a partial tile"
+            assert dut.s_axis_a_tready.value == 0, "tokens accepted without a loaded tile"
+        assert tb.status() == 0
+        for f in job.weight_frames(columns=[cfg.rows - 1]):
+            await tb.w_src.send(f)
+        await tb.wait_results([job])
+        tb.cover_jobs([job])
+        tb.cover("corner:tile_incomplete")
+        assert tb.status() == 0
 
     @cocotb.test()
     async def reset_mid_job(dut):
@@ -392,41 +858,150 @@ if cocotb is not None:
         await tb.reset()
         tb.set_stalls(None)
         await tb.run_jobs([Job(cfg, rng) for _ in range(2)])
+        tb.cover("reset:mid_job")
 
-    @cocotb.test()
-    async def malformed_tile(dut):
-        """A malformed record: every token of that tile errors (tuser=1, data 0), sticky
-        status bit 0; the next well-formed tile is exact."""
-        cfg, rng = _cfg_and_rng()
-        tb = TB(dut, cfg)
+    async def _malformed_weights(tb, rng, corrupt, cls, status_bit):
+        """good, bad, good: every token of the bad tile errors, the sticky status bit is
+        set (and only it), the good tiles are exact; the bit survives an exact job and
+        clears on reset."""
+        cfg = tb.cfg
         await tb.reset()
-        bad = Job(cfg, rng)
-        if cfg.fmt.k and rng.random() < 0.5:
-            bad.corrupt_high_code(rng)
-        else:
-            bad.corrupt_vmask_count(rng)
+        bad = Job(cfg, rng, nb=rng.randint(2, cfg.nb_max), m=rng.randint(1, 3))
+        corrupt(bad)
+        tb.set_stalls(rng, rng.choice(("none", "random")))
         await tb.run_jobs([Job(cfg, rng), bad, Job(cfg, rng)])
-        assert tb.errors_seen == bad.m
-        assert dut.status.value.to_unsigned() & 0b1011 == 0b0001, dut.status.value
-        # Sticky until reset.
+        tb.set_stalls(None)
+        assert tb.errors_seen == bad.m, (tb.errors_seen, bad.m)
+        assert tb.status() == 1 << status_bit, f"{cls}: status {tb.status():04b}"
         await tb.run_jobs([Job(cfg, rng)])
-        assert dut.status.value.to_unsigned() & 1
+        assert tb.status() == 1 << status_bit
+        tb.cover(cls)
+        tb.errors_seen = 0
         await tb.reset()
 
     @cocotb.test()
-    async def wrong_token_length(dut):
-        """A token with the wrong beat count gives one error beat (status bit 2); the other
-        tokens of the tile stay exact."""
+    async def malformed_records(dut):
+        """Records with one vmask too many, one too few, and an out-of-range high code
+        -2^(h-1): status bit 0 (err_weight), error beats (tuser = 1, data 0) for the whole
+        tile, then exact."""
         cfg, rng = _cfg_and_rng()
         tb = TB(dut, cfg)
+        await _malformed_weights(tb, rng, lambda j: j.corrupt_vmask_count(rng, more=True),
+                                 "malformed:vmask_high", 0)
+        if cfg.fmt.k:
+            await _malformed_weights(tb, rng, lambda j: j.corrupt_vmask_count(rng, more=False),
+                                     "malformed:vmask_low", 0)
+            await _malformed_weights(tb, rng, lambda j: j.corrupt_high_code(rng),
+                                     "malformed:high_code", 0)
+
+    @cocotb.test()
+    async def malformed_tile_length(dut):
+        """A weight column with one record too many or too few (column 0 or another), and
+        every column beyond nb_max: status bit 1 (err_tile_len), every token of the tile
+        errors, the following tiles are exact. With R = 1, column 0 alone defines nb, so
+        "too long" means beyond nb_max and a short column is a shorter, valid tile (its
+        full-length tokens then get err_token_len)."""
+        cfg, rng = _cfg_and_rng()
+        tb = TB(dut, cfg)
+        R = cfg.rows
+
+        def long(job):
+            n = rng.randrange(R)
+            if n == 0:                        # column 0 beyond nb_max
+                job.col_records = {0: cfg.nb_max + 1}
+                job.short = {m: cfg.nb_max for m in range(job.m)}
+            else:
+                job.col_records = {n: job.nb + 1}
+            job.tile_error = True
+
+        def short(job):
+            n = rng.randrange(1, R) if R > 1 else 0
+            if rng.random() < 0.3 and R > 1:  # column 0 short: the others are then long;
+                n = 0                         # tokens use column 0's count (no token error)
+                job.short = {m: job.nb - 1 for m in range(job.m)}
+            job.col_records = {n: job.nb - 1}
+            job.tile_error = True
+
+        # Long: column 0 beyond nb_max needs column 0 itself at nb_max + 1 records.
+        await _malformed_weights(tb, rng, long, "malformed:tile_long", 1)
+        if R > 1:
+            await _malformed_weights(tb, rng, short, "malformed:tile_short", 1)
+        else:
+            await tb.reset()
+            job = Job(cfg, rng, nb=rng.randint(2, cfg.nb_max), m=3)
+            job.col_records = {0: job.nb - 1}
+            job.bad_tokens = set(range(job.m))
+            await tb.run_jobs([job, Job(cfg, rng)])
+            assert tb.errors_seen == job.m and tb.status() == 0b0100, tb.status()
+            tb.errors_seen = 0
+        # Every column beyond nb_max (the extra records are dropped, never written past
+        # the tile's buffer).
         await tb.reset()
-        job = Job(cfg, rng, nb=min(2, cfg.nb_max), m=3)
-        choices = [n for n in (1, 2, 3) if n != job.nb]
-        job.short = {1: rng.choice(choices)}
+        bad = Job(cfg, rng, nb=cfg.nb_max)
+        bad.col_records = {n: cfg.nb_max + 1 for n in range(R)}
+        bad.tile_error = True
+        await tb.run_jobs([bad, Job(cfg, rng), Job(cfg, rng)])
+        assert tb.errors_seen == bad.m and tb.status() == 0b0010, tb.status()
+        tb.errors_seen = 0
+        await tb.reset()
+
+    @cocotb.test()
+    async def malformed_token_length(dut):
+        """Tokens one beat too long, one too short, and beyond nb_max: each gives one error
+        beat (status bit 2); the other tokens of the tile stay exact."""
+        cfg, rng = _cfg_and_rng()
+        tb = TB(dut, cfg)
+        for cls, delta in (("malformed:token_long", +1), ("malformed:token_short", -1)):
+            await tb.reset()
+            job = Job(cfg, rng, nb=rng.randint(2, cfg.nb_max), m=4)
+            bad = rng.randrange(job.m)
+            job.short = {bad: job.nb + delta}
+            job.bad_tokens = {bad}
+            tb.set_stalls(rng, rng.choice(("none", "random")))
+            await tb.run_jobs([job, Job(cfg, rng)])
+            tb.set_stalls(None)
+            assert tb.errors_seen == 1
+            assert tb.status() == 0b0100, f"{cls}: status {tb.status():04b}"
+            tb.cover(cls)
+            tb.errors_seen = 0
+        # Far beyond nb_max (the beat counter saturates), in a full-length tile.
+        await tb.reset()
+        job = Job(cfg, rng, nb=cfg.nb_max, m=3)
+        job.short = {1: 2 * cfg.nb_max + 1}
         job.bad_tokens = {1}
         await tb.run_jobs([job, Job(cfg, rng)])
-        assert tb.errors_seen == 1
-        assert dut.status.value.to_unsigned() & 0b1111 == 0b0100, dut.status.value
+        assert tb.errors_seen == 1 and tb.status() == 0b0100
+        tb.errors_seen = 0
+        await tb.reset()
+
+    @cocotb.test()
+    async def frozen_vectors(dut):
+        """The frozen golden vectors of golden/ for this configuration (if any): the RTL
+        reproduces the stored results (not a fresh model call)."""
+        import numpy as np
+        cfg, rng = _cfg_and_rng()
+        manifest = ROOT / "golden" / "MANIFEST.json"
+        entries = [e for e in json.loads(manifest.read_text())["vectors"]
+                   if e["digest"] == cfg.digest()]
+        if not entries:
+            return
+        tb = TB(dut, cfg)
+        await tb.reset()
+        R, rb = cfg.rows, cfg.fmt.record_bytes
+        for e in entries:
+            with np.load(ROOT / "golden" / e["file"]) as z:
+                image, x, y = z["image"].tobytes(), z["x"], z["expected"]
+            nb = int(e["K"]) // cfg.fmt.bank_size
+            N = int(e["N"])
+            assert N % R == 0
+            jobs = []
+            for t in range(N // R):
+                tile = image[t * R * nb * rb:(t + 1) * R * nb * rb]
+                jobs.append(Job.frozen(cfg, tile, nb, x, y[:, t * R:(t + 1) * R]))
+            await tb.run_jobs(jobs)
+            tb.log.info("frozen vectors %s: %d tiles, %d results exact", e["file"],
+                        len(jobs), sum(j.m for j in jobs))
+        assert tb.status() == 0
 
 
-__all__ = ["TB", "Job", "CONFIGS", "SLOW_CONFIGS"]
+__all__ = ["TB", "Job", "make_sq", "CONFIGS", "SLOW_CONFIGS", "RTL_COVERAGE_CONFIG"]
