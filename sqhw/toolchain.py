@@ -471,7 +471,8 @@ def fpga_tool(name: str) -> str:
         return str(exe)
     found = shutil.which(name)
     if found is None:
-        raise ToolError(f"{name} not found; run `.venv/bin/pip install -e .[fpga]`")
+        extra = "fpga" if "nextpnr" in name or "pack" in name else "dev"
+        raise ToolError(f"{name} not found; run `make setup` (it installs the {extra} extra)")
     return found
 
 
