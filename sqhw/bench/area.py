@@ -3,10 +3,16 @@
 Each row is synthesised alone (its weight word, scale multiply and accumulator included;
 memories and the shared unpacker are outside it) with YoWASP Yosys: ECP5 LUT4/FF with
 ``-nodsp`` (every multiplier in LUTs: the area a DSP-less target or an ASIC pays), the DSP
-count with DSPs allowed, and a technology-neutral CMOS transistor estimate. Rows of
-different bank sizes are compared **per MAC/cycle** (a row does ``b`` MACs per cycle).
+count with DSPs allowed, and (with SQHW_AREA_CMOS=1, slow) a technology-neutral CMOS
+transistor estimate. Rows of different bank sizes are compared **per MAC/cycle** (a row
+does ``b`` MACs per cycle).
+
+Every row uses the generator's default multiplier structure (radix-4 Booth rows, see
+``docs/area.md``); one extra SQ row uses ``mults="dsp_high"`` (high path and scale
+multipliers on MULT18X18D, low path in LUTs) and is reported with DSPs allowed.
 """
 
+import os
 from concurrent.futures import ProcessPoolExecutor
 
 from ..format import HWConfig, SQFormat, min_acc_bits
@@ -33,30 +39,47 @@ ROWS = {
 }
 
 
-def row_area(cfg: HWConfig) -> dict:
-    """LUT4/FF (no DSP), DSP count, and CMOS transistors of one :class:`SQRow`."""
+#: The SQ row with its high path and scale multipliers on DSP blocks (``mults="dsp_high"``).
+DSP_ROW = "SQ B16-(8/4)-0.875 hi-DSP"
+
+
+def row_area(cfg: HWConfig, mults: str = "booth") -> dict:
+    """LUT4/FF/CCU2C (no DSP), LUT4/CCU2C/DSP with DSPs allowed, and CMOS transistors of
+    one :class:`SQRow`. ``lut_eq`` is LUT4 + 2·CCU2C (a CCU2C fills both LUT4s of a slice)."""
     from amaranth.back import verilog
 
     from ..gateware.row import SQRow
     from ..toolchain import yosys_stats
 
-    text = verilog.convert(SQRow(cfg), name="sq_row", emit_src=False)
+    text = verilog.convert(SQRow(cfg, mults=mults), name="sq_row", emit_src=False)
     lut = yosys_stats(text, "sq_row", target="ecp5", nodsp=True)
     dsp = yosys_stats(text, "sq_row", target="ecp5")
-    cmos = yosys_stats(text, "sq_row", target="cmos")
+    # The CMOS estimate took over 10 minutes per Booth row here: opt-in.
+    cmos = (yosys_stats(text, "sq_row", target="cmos") if os.environ.get("SQHW_AREA_CMOS")
+            else {"transistors": 0})
     macs = cfg.fmt.bank_size
     return {"macs": macs, "lut4": lut["lut4"], "ff": lut["ff"], "carry": lut["carry"],
-            "dsp": dsp["dsp"], "transistors": cmos["transistors"]}
+            "lut_eq": lut["lut4"] + 2 * lut["carry"], "dsp": dsp["dsp"],
+            "dsp_lut4": dsp["lut4"], "dsp_carry": dsp["carry"],
+            "transistors": cmos["transistors"]}
+
+
+def _row_area(job):
+    return row_area(*job)
 
 
 def run() -> list[Row]:
-    labels = list(ROWS)
+    jobs = {label: (cfg, "booth") for label, cfg in ROWS.items()}
+    jobs[DSP_ROW] = (ROWS["SQ B16-(8/4)-0.875"], "dsp_high")
+    labels = list(jobs)
     with ProcessPoolExecutor(max_workers=2) as pool:
-        areas = dict(zip(labels, pool.map(row_area, [ROWS[k] for k in labels]), strict=True))
+        areas = dict(zip(labels, pool.map(_row_area, [jobs[k] for k in labels]), strict=True))
+    print("  (-nodsp: LUT4 / CCU2C / LUT-eq = LUT4+2*CCU2C; DSPs allowed: LUT4 / CCU2C / DSP)")
     for label in labels:
         a = areas[label]
-        print(f"  {label:<20} {a['macs']:3d} MAC/cyc  LUT4 {a['lut4']:6d}  FF {a['ff']:5d}  "
-              f"CCU2C {a['carry']:5d}  DSP {a['dsp']:3d}  CMOS {a['transistors']:8d}")
+        print(f"  {label:<25} {a['macs']:3d} MAC/cyc  LUT4 {a['lut4']:5d}  CCU2C {a['carry']:4d}"
+              f"  LUT-eq {a['lut_eq']:5d}  FF {a['ff']:4d} | DSP-flow LUT4 {a['dsp_lut4']:5d}"
+              f"  CCU2C {a['dsp_carry']:4d}  DSP {a['dsp']:3d} | CMOS {a['transistors']:7d}")
 
     def per_mac(label, key):
         return areas[label][key] / areas[label]["macs"]
@@ -65,8 +88,15 @@ def run() -> list[Row]:
     targets = {"dense W8A8": 0.60, "dense W6A8": 0.85}
     for sq in ("SQ B16-(8/4)-0.875", "SQ B16-(8/4)-0.75"):
         for base in ("dense W8A8", "dense W6A8", "dense W4A8", "2:4 INT8"):
-            for key, unit in (("lut4", "LUT4"), ("transistors", "T")):
+            keys = [("lut4", "LUT4"), ("lut_eq", "LUTeq")]
+            if os.environ.get("SQHW_AREA_CMOS"):
+                keys.append(("transistors", "T"))
+            for key, unit in keys:
                 target = targets.get(base) if sq.endswith("0.875") else None
                 rows.append(Row(f"{sq} {unit}/MAC", per_mac(sq, key), per_mac(base, key),
                                 unit, base, target=target))
+    for base in ("dense W8A8", "dense W6A8"):
+        rows.append(Row(f"{DSP_ROW} LUT4/MAC (+{areas[DSP_ROW]['dsp']} DSP)",
+                        per_mac(DSP_ROW, "dsp_lut4"), per_mac(base, "dsp_lut4"), "LUT4",
+                        f"{base} (+{areas[base]['dsp']} DSP)"))
     return rows

@@ -1,0 +1,1 @@
+sqhw_top.v
