@@ -13,7 +13,6 @@ into place, so it is never half-written.
 """
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 from ..format import HWConfig
+from ..gen.cli import replace_dir
 from ..toolchain import ToolError, fpga_tool, fpga_tool_versions, run_tool
 from .boards import BOARDS, BoardTop
 from .link import DEFAULT_TIMEOUT_BITS
@@ -125,16 +125,6 @@ def report_markdown(rep: dict) -> str:
                      f"{'yes' if f['achieved_mhz'] >= f['constraint_mhz'] else 'NO'} |")
     lines += ["", "Tools: " + ", ".join(f"{k} {v}" for k, v in rep["tools"].items()), ""]
     return "\n".join(lines)
-
-
-def _finish(tmp: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old.{os.getpid()}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old)
 
 
 def build(cfg: HWConfig, board_name: str, *, freq_hz: float | None = None, baud: int = 115200,
@@ -296,7 +286,7 @@ def build(cfg: HWConfig, board_name: str, *, freq_hz: float | None = None, baud:
         for name in ("report.json", "report.md") + ((bitstream,) if fits else ()):
             if not (tmp / name).is_file():
                 raise ToolError(f"expected output {name} was not written in {tmp}")
-        _finish(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..format import HWConfig, SQFormat, min_acc_bits
 
-__all__ = ["main", "generate", "config_from_args", "PRESETS", "manifest"]
+__all__ = ["main", "generate", "config_from_args", "PRESETS", "manifest", "replace_dir"]
 
 DEFAULT = HWConfig()
 VERILOG_NAME = "sqhw_top.v"
@@ -136,6 +136,17 @@ def manifest(cfg: HWConfig) -> dict:
     }
 
 
+def replace_dir(tmp: Path, out: Path) -> None:
+    """Move the finished folder ``tmp`` to ``out``, replacing any old ``out`` whole."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old.{os.getpid()}")
+        out.rename(old)
+    tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old)
+
+
 def generate(cfg: HWConfig, out: Path | None = None) -> Path:
     """Write the Verilog, ``config.json`` and ``files.f`` of ``cfg`` into ``out``
     (default ``rtl_out/<digest>``). Everything is written to a temporary folder beside
@@ -153,13 +164,7 @@ def generate(cfg: HWConfig, out: Path | None = None) -> Path:
         (tmp / VERILOG_NAME).write_text(text)
         (tmp / "config.json").write_text(json.dumps(manifest(cfg), indent=2) + "\n")
         (tmp / "files.f").write_text(VERILOG_NAME + "\n")
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old.{os.getpid()}")
-            out.rename(old)
-        tmp.rename(out)
-        if old is not None:
-            shutil.rmtree(old)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

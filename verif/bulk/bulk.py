@@ -21,8 +21,6 @@ Replay a failure: the seed is part of the :class:`BulkRun` and of every failure 
 ``SEED=<n>`` fixes it in ``verif/bulk/test_bulk.py``.
 """
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import json
@@ -39,6 +37,7 @@ import torch
 
 from sqhw.format.spec import HWConfig
 from sqhw.toolchain import LINT_WAIVERS, VERILATED_MK_FIXES, verilator_env, write_waiver_file
+from verif.harness import _locked
 
 __all__ = ["ROOT", "BULK_DIR", "TB_SOURCE", "BulkJob", "BulkRun", "make_job",
            "stimulus_words", "write_stimulus", "read_beats", "build_bulk", "run_bulk",
@@ -207,17 +206,6 @@ def verilog_for(cfg: HWConfig, text: str | None = None) -> Path:
         tmp.write_text(text)
         tmp.replace(path)
     return path
-
-
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _verilator_args(cfg: HWConfig) -> list[str]:
