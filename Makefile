@@ -25,7 +25,7 @@ lint: $(STAMP)
 
 # `slow` tests (wider matrices, bigger FPGA builds) run with `make verify-all`.
 test: $(STAMP)
-	PYTHONWARNINGS=error::DeprecationWarning $(PY) -m pytest -n $(JOBS) -m "not slow" verif
+	PYTHONWARNINGS=error::DeprecationWarning $(PY) -m pytest -n $(JOBS) -m "not slow" --durations=15 verif
 
 test-all: $(STAMP)
 	PYTHONWARNINGS=error::DeprecationWarning $(PY) -m pytest -n $(JOBS) verif

