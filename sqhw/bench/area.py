@@ -10,6 +10,11 @@ does ``b`` MACs per cycle).
 Every row uses the generator's default multiplier structure (radix-4 Booth rows, see
 ``docs/area.md``); one extra SQ row uses ``mults="dsp_high"`` (high path and scale
 multipliers on MULT18X18D, low path in LUTs) and is reported with DSPs allowed.
+
+Activation mode (``docs/activation-mode.md``): :class:`~sqhw.gateware.actrow.ActRow` rows
+W4A(SQ) and W8A(SQ) next to the dense W4A4 and W4A8 rows, and the one
+:class:`~sqhw.gateware.gather.SelectGather` that an activation-mode array shares between
+all its rows (reported on its own: divide by R for its share per row).
 """
 
 import os
@@ -42,22 +47,44 @@ ROWS = {
 #: The SQ row with its high path and scale multipliers on DSP blocks (``mults="dsp_high"``).
 DSP_ROW = "SQ B16-(8/4)-0.875 hi-DSP"
 
+#: Activation-mode rows (label: activation format, weight bits) and their dense baselines.
+ACT_FMT = SQFormat(16, 0.875, 8, 4)
+ACT_ROWS = {"W4A(SQ) B16-(8/4)-0.875": (ACT_FMT, 4), "W8A(SQ) B16-(8/4)-0.875": (ACT_FMT, 8)}
+ACT_BASELINES = {"dense W4A4": _cfg(SQFormat.dense(4), act_bits=4),
+                 "dense W4A8": ROWS["dense W4A8"]}
+GATHER = "SelectGather B16 k=2 (shared)"
 
-def row_area(cfg: HWConfig, mults: str = "booth") -> dict:
+
+def _build(design, mults: str):
+    """``(component, MACs per cycle)`` for a job: an :class:`HWConfig` (an SQRow), a
+    ``(fmt, weight_bits)`` pair (an ActRow) or an :class:`SQFormat` (the SelectGather of
+    8-bit activations, 0 MACs)."""
+    from ..gateware.actrow import ActRow
+    from ..gateware.gather import SelectGather
+    from ..gateware.row import SQRow
+    if isinstance(design, HWConfig):
+        return SQRow(design, mults=mults), design.fmt.bank_size
+    if isinstance(design, SQFormat):
+        return SelectGather(design, 8), 0
+    fmt, weight_bits = design
+    return ActRow(fmt, weight_bits, K_MAX, mults=mults), fmt.bank_size
+
+
+def row_area(design, mults: str = "booth") -> dict:
     """LUT4/FF/CCU2C (no DSP), LUT4/CCU2C/DSP with DSPs allowed, and CMOS transistors of
-    one :class:`SQRow`. ``lut_eq`` is LUT4 + 2·CCU2C (a CCU2C fills both LUT4s of a slice)."""
+    one row (``design`` as :func:`_build` takes it). ``lut_eq`` is LUT4 + 2·CCU2C (a CCU2C
+    fills both LUT4s of a slice)."""
     from amaranth.back import verilog
 
-    from ..gateware.row import SQRow
     from ..toolchain import yosys_stats
 
-    text = verilog.convert(SQRow(cfg, mults=mults), name="sq_row", emit_src=False)
+    dut, macs = _build(design, mults)
+    text = verilog.convert(dut, name="sq_row", emit_src=False)
     lut = yosys_stats(text, "sq_row", target="ecp5", nodsp=True)
     dsp = yosys_stats(text, "sq_row", target="ecp5")
     # The CMOS estimate took over 10 minutes per Booth row here: opt-in.
     cmos = (yosys_stats(text, "sq_row", target="cmos") if os.environ.get("SQHW_AREA_CMOS")
             else {"transistors": 0})
-    macs = cfg.fmt.bank_size
     return {"macs": macs, "lut4": lut["lut4"], "ff": lut["ff"], "carry": lut["carry"],
             "lut_eq": lut["lut4"] + 2 * lut["carry"], "dsp": dsp["dsp"],
             "dsp_lut4": dsp["lut4"], "dsp_carry": dsp["carry"],
@@ -71,13 +98,16 @@ def _row_area(job):
 def run() -> list[Row]:
     jobs = {label: (cfg, "booth") for label, cfg in ROWS.items()}
     jobs[DSP_ROW] = (ROWS["SQ B16-(8/4)-0.875"], "dsp_high")
+    jobs.update({label: (design, "booth") for label, design in ACT_ROWS.items()})
+    jobs["dense W4A4"] = (ACT_BASELINES["dense W4A4"], "booth")
+    jobs[GATHER] = (ACT_FMT, "booth")
     labels = list(jobs)
     with ProcessPoolExecutor(max_workers=2) as pool:
         areas = dict(zip(labels, pool.map(_row_area, [jobs[k] for k in labels]), strict=True))
     print("  (-nodsp: LUT4 / CCU2C / LUT-eq = LUT4+2*CCU2C; DSPs allowed: LUT4 / CCU2C / DSP)")
     for label in labels:
         a = areas[label]
-        print(f"  {label:<25} {a['macs']:3d} MAC/cyc  LUT4 {a['lut4']:5d}  CCU2C {a['carry']:4d}"
+        print(f"  {label:<30} {a['macs']:3d} MAC/cyc  LUT4 {a['lut4']:5d}  CCU2C {a['carry']:4d}"
               f"  LUT-eq {a['lut_eq']:5d}  FF {a['ff']:4d} | DSP-flow LUT4 {a['dsp_lut4']:5d}"
               f"  CCU2C {a['dsp_carry']:4d}  DSP {a['dsp']:3d} | CMOS {a['transistors']:7d}")
 
@@ -95,6 +125,10 @@ def run() -> list[Row]:
                 target = targets.get(base) if sq.endswith("0.875") else None
                 rows.append(Row(f"{sq} {unit}/MAC", per_mac(sq, key), per_mac(base, key),
                                 unit, base, target=target))
+    for act in ACT_ROWS:
+        for base in ACT_BASELINES:
+            rows.append(Row(f"{act} LUT4/MAC", per_mac(act, "lut4"), per_mac(base, "lut4"),
+                            "LUT4", base))
     for base in ("dense W8A8", "dense W6A8"):
         rows.append(Row(f"{DSP_ROW} LUT4/MAC (+{areas[DSP_ROW]['dsp']} DSP)",
                         per_mac(DSP_ROW, "dsp_lut4"), per_mac(base, "dsp_lut4"), "LUT4",

@@ -5,11 +5,13 @@ import random
 import shlex
 from pathlib import Path
 
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 _ROOT = Path(__file__).resolve().parents[2]
 
-__all__ = ["base_seed", "seeded_rng", "pack_fields", "unpack_fields", "run_sim"]
+__all__ = ["base_seed", "seeded_rng", "pack_fields", "unpack_fields", "run_sim",
+           "drive_row"]
 
 
 _BASE_SEED: int | None = None
@@ -80,3 +82,63 @@ def run_sim(dut, testbench, *, clocked=True, vcd_name=None):
             sim.run()
     else:
         sim.run()
+
+
+_ROW_CONTROL = ("en", "valid", "first", "last")
+
+
+def drive_row(dut, rng, M: int, nb: int, bank_values, *, stall=0.3, bubble=0.15,
+              vcd_name="row"):
+    """Push ``M`` tokens of ``nb`` banks through a row (``SQRow`` or ``ActRow``: ports ``en``,
+    ``valid``, ``first``, ``last``, data inputs, ``o_valid``, ``result``), with random
+    stalls (``en`` = 0) and bubbles, and collect the token sums.
+
+    ``bank_values(m, j)`` gives ``{port name: int}`` for the data inputs of token m, bank j.
+    On idle cycles every data input (and, while stalled, the control inputs) carries random
+    bits, so a row that samples at the wrong time computes garbage.
+
+    Returns ``(results, latencies)``: the token sums in order, and per token the cycles from
+    presenting its last bank to its result.
+    """
+    data_ports = [name for name, member in dut.signature.members.items()
+                  if member.flow == wiring.In and name not in _ROW_CONTROL]
+    got, sent_at, got_at = [], [], []
+
+    async def tb(ctx):
+        queue = [(m, j) for m in range(M) for j in range(nb)]
+        cycles = 0
+        while len(got) < M:
+            cycles += 1
+            assert cycles < 20 * M * nb + 100, "row stopped producing results"
+            en = rng.random() >= stall
+            ctx.set(dut.en, en)
+            # Present a bank only on enabled cycles (sometimes a bubble); garbage otherwise.
+            if en and queue and rng.random() >= bubble:
+                m, j = queue.pop(0)
+                ctx.set(dut.valid, 1)
+                ctx.set(dut.first, j == 0)
+                ctx.set(dut.last, j == nb - 1)
+                for name, value in bank_values(m, j).items():
+                    ctx.set(_bits(getattr(dut, name)), value)
+                if j == nb - 1:
+                    sent_at.append(cycles)
+            else:
+                ctx.set(dut.valid, 0 if en else rng.getrandbits(1))
+                ctx.set(dut.first, rng.getrandbits(1))
+                ctx.set(dut.last, rng.getrandbits(1))
+                for name in data_ports:
+                    port = _bits(getattr(dut, name))
+                    ctx.set(port, rng.getrandbits(len(port)))
+            if en and ctx.get(dut.o_valid):
+                got.append(ctx.get(dut.result))
+                got_at.append(cycles)
+            await ctx.tick()
+
+    run_sim(dut, tb, vcd_name=vcd_name)
+    return got, [g - s for s, g in zip(sent_at, got_at, strict=True)]
+
+
+def _bits(port):
+    """The raw bits of a port (a plain Signal, or the value under an ``amaranth.lib.data``
+    view)."""
+    return port.as_value() if hasattr(port, "as_value") else port

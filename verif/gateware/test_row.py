@@ -7,7 +7,7 @@ from sqhw.format import HWConfig, SQFormat
 from sqhw.gateware.row import SQRow
 from sqhw.golden import hw_matmul, random_sqtensor
 
-from ._util import pack_fields, run_sim, seeded_rng
+from ._util import drive_row, pack_fields, seeded_rng
 from ._words import decoded_words
 
 
@@ -28,43 +28,14 @@ def run_row(cfg, rng, nb, M, stall=0.3, bubble=0.15):
     expect = hw_matmul(x, sq, act_bits=cfg.act_bits)[:, 0].tolist()
     words = decoded_words(sq)
     dut = SQRow(cfg)
-    got = []
-    sent_at, got_at = [], []
-    act_w = cfg.act_bits
 
-    async def tb(ctx):
-        queue = [(m, j) for m in range(M) for j in range(nb)]
-        cycles = 0
-        while len(got) < M:
-            cycles += 1
-            assert cycles < 20 * M * nb + 100, "row stopped producing results"
-            en = rng.random() >= stall
-            ctx.set(dut.en, en)
-            # Present a bank only on enabled cycles (sometimes a bubble); garbage otherwise.
-            if en and queue and rng.random() >= bubble:
-                m, j = queue.pop(0)
-                ctx.set(dut.valid, 1)
-                ctx.set(dut.first, j == 0)
-                ctx.set(dut.last, j == nb - 1)
-                ctx.set(dut.act.as_value(),
-                        pack_fields(x[m, j * b:(j + 1) * b].tolist(), act_w))
-                ctx.set(dut.w.as_value(), words[j])
-                if j == nb - 1:
-                    sent_at.append(cycles)
-            else:
-                ctx.set(dut.valid, 0 if en else rng.getrandbits(1))
-                ctx.set(dut.first, rng.getrandbits(1))
-                ctx.set(dut.last, rng.getrandbits(1))
-                ctx.set(dut.act.as_value(), rng.getrandbits(b * act_w))
-                ctx.set(dut.w.as_value(), rng.getrandbits(len(dut.w.as_value())))
-            if en and ctx.get(dut.o_valid):
-                got.append(ctx.get(dut.result))
-                got_at.append(cycles)
-            await ctx.tick()
+    def bank(m, j):
+        return {"act": pack_fields(x[m, j * b:(j + 1) * b].tolist(), cfg.act_bits),
+                "w": words[j]}
 
-    run_sim(dut, tb, vcd_name="row")
+    got, latencies = drive_row(dut, rng, M, nb, bank, stall=stall, bubble=bubble)
     assert got == expect
-    return [g - s for s, g in zip(sent_at, got_at, strict=True)]
+    return latencies
 
 
 CONFIGS = {
