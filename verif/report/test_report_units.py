@@ -1,0 +1,181 @@
+"""Pieces of ``python -m sqhw.report``: the Pareto frontier, the utilization model against
+the bulk Verilator simulation, the activation-mode linear against the golden model, and
+configuration parsing."""
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from sqhw.format import HWConfig, SQFormat
+from sqhw.report import Workload, pareto_front, schedule_cycles, schedule_utilization
+from sqhw.report.configs import DEFAULT_CONFIGS, SMALL_CONFIGS, parse_report_config
+
+# -- Pareto -------------------------------------------------------------------------------
+
+
+def test_pareto_front_max_min():
+    # (accuracy up, area down)
+    pts = [(0.99, 40.0),    # 0: best accuracy          -> front
+           (0.98, 30.0),    # 1: cheaper, a bit worse   -> front
+           (0.97, 35.0),    # 2: dominated by 1
+           (0.70, 10.0),    # 3: cheapest               -> front
+           (0.98, 30.0),    # 4: equal to 1: not dominated by it -> front
+           (0.60, 10.0),    # 5: same area as 3, worse  -> dominated
+           (0.99, 45.0)]    # 6: same accuracy as 0, larger -> dominated
+    assert pareto_front(pts, (True, False)) == [0, 1, 3, 4]
+
+
+def test_pareto_front_max_max_and_edges():
+    pts = [(1.0, 1.0), (2.0, 0.5), (0.5, 2.0), (0.9, 0.9), (2.0, 2.0)]
+    assert pareto_front(pts, (True, True)) == [4]
+    assert pareto_front(pts, (False, False)) == [1, 2, 3]
+    assert pareto_front([], (True, False)) == []
+    assert pareto_front([(0.5, 3.0)], (True, False)) == [0]
+    with pytest.raises(ValueError, match="point 1 has 1 values"):
+        pareto_front([(1.0, 2.0), (1.0,)], (True, False))
+    with pytest.raises(ValueError, match="not a finite number"):
+        pareto_front([(1.0, float("nan"))], (True, False))
+
+
+def test_pareto_front_random_against_brute_force():
+    rng = random.Random(7)
+    for _ in range(50):
+        pts = [(rng.randint(0, 5) / 5, rng.randint(0, 5)) for _ in range(rng.randint(1, 12))]
+        want = [i for i, (a, x) in enumerate(pts)
+                if not any(b >= a and y <= x and (b, y) != (a, x) for b, y in pts)]
+        assert pareto_front(pts, (True, False)) == want
+
+
+# -- utilization model --------------------------------------------------------------------
+
+def test_schedule_model_basics():
+    # The bench job on the default array: 8 tiles of 4096 beats behind a 1024-cycle load.
+    beats, cycles = schedule_cycles(16, 16, Workload(64, 1024, 128))
+    assert (beats, cycles) == (32768, 1024 + 1 + 32768 + 4)
+    assert round(schedule_utilization(16, 16), 3) == 0.970
+    # Load-bound: R > M, so every tile waits for its weights.
+    assert schedule_utilization(16, 16, Workload(8, 1024, 128)) < 0.5
+    with pytest.raises(ValueError, match="not a multiple of the bank size 64"):
+        schedule_cycles(4, 64, Workload(8, 96, 8))
+    with pytest.raises(ValueError, match="workload m must be a positive integer"):
+        Workload(0, 64, 8)
+
+
+def test_schedule_model_matches_bulk_simulation():
+    """The model is cycle-exact against the bulk Verilator testbench (no stalls), for
+    compute-bound and load-bound jobs and a padded last tile."""
+    from verif.bulk import bulk
+    cfg = HWConfig(fmt=SQFormat(bank_size=8, sparsity=0.75, high_bits=8, low_bits=4),
+                   rows=4, k_max=64)          # verif/bulk's "r4-b8-k2" build, shared
+    exe, _ = bulk.build_bulk(cfg)
+    run_root = bulk.BULK_DIR / "runs" / f"report-util-{random.randrange(1 << 30)}"
+    for i, (m, k, n) in enumerate([(48, 64, 16), (3, 64, 13), (2, 8, 9), (6, 32, 8)]):
+        job = bulk.make_job(cfg, m, k, n, seed=i)
+        run = bulk.run_bulk(cfg, job, run_root / str(i), seed=i + 1, exe=exe)
+        bulk.check_results(job, run)
+        want = schedule_cycles(cfg.rows, cfg.fmt.bank_size, Workload(m, k, n))
+        assert (run.summary["act_beats"], run.cycles) == want, (m, k, n, run.summary)
+
+
+@pytest.mark.slow
+def test_schedule_model_matches_bench_utilization():
+    """The figure of ``python -m sqhw.bench sim`` (0.970, 16 rows) from the model."""
+    from verif.bulk import bulk
+    cfg = HWConfig()
+    job = bulk.make_job(cfg, 64, 1024, 128, 0)
+    run = bulk.run_bulk(cfg, job, bulk.BULK_DIR / "runs" / "report-util-bench", seed=1)
+    bulk.check_results(job, run)
+    assert (run.summary["act_beats"], run.cycles) == schedule_cycles(16, 16, Workload())
+
+
+# -- activation mode ----------------------------------------------------------------------
+
+def test_act_linear_is_the_golden_model():
+    """ActSQLinear: mean-|x| calibration gives the same static mask as all calibration
+    tokens, and its quantized pass is quantize_activation_sq → hw_matmul_act →
+    descale_act (+ bias) on real tokens only."""
+    from sqhw.eval.run import quantize_model  # noqa: F401 -- the eval package imports
+    from sqhw.golden import (
+        calibrate_activation_mask,
+        descale_act,
+        hw_matmul_act,
+        quantize_activation_sq,
+        quantize_weight_dense,
+    )
+    from sqhw.report.accuracy import instrument_act, quantize_act_model
+
+    g = torch.Generator().manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 24))
+    ctx = instrument_act(model)
+    layer = ctx.layers["0"]
+    x = torch.randn(2, 5, 64, generator=g) * torch.linspace(0.1, 4.0, 64)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    ctx.set_attention_mask(mask)
+    ctx.mode, ctx.calibrate = "float", True
+    with torch.no_grad():
+        model(x)
+    ctx.calibrate = False
+    fmt = SQFormat(bank_size=16, sparsity=0.75, high_bits=8, low_bits=4)
+    quantize_act_model(ctx, fmt, 4)
+
+    real = x.reshape(-1, 64)[mask.reshape(-1).bool()]
+    w = layer.weight.detach().T.contiguous()
+    ref_cal = calibrate_activation_mask(real, w, fmt)
+    assert torch.equal(layer.act_cal.mask, ref_cal.mask)
+
+    ctx.mode = "quant"
+    ctx.reset_snr()
+    with torch.no_grad():
+        y = model(x).reshape(-1, 24)
+    dense = quantize_weight_dense(w, 4)
+    act = quantize_activation_sq(real, ref_cal.mask, fmt)
+    want = descale_act(hw_matmul_act(act, dense), act, dense) + layer.bias
+    assert torch.equal(y[mask.reshape(-1).bool()], want)
+    assert not y[~mask.reshape(-1).bool()].any()
+
+
+# -- configurations -----------------------------------------------------------------------
+
+def test_configs_parse_and_hardware():
+    for name in DEFAULT_CONFIGS + SMALL_CONFIGS:
+        c = parse_report_config(name)
+        if c.hw is not None:
+            assert c.hw.rows * c.hw.fmt.bank_size == 256
+    w8 = parse_report_config("W8A8")
+    assert (w8.mode, w8.hw.rows, w8.storage_bits) == ("weight", 16, 8.5)   # 8 + 8/16 scale
+    sq = parse_report_config("B64-(8/4)-0.875+gptq")
+    assert sq.hw.rows == 4 and sq.equivalent_bits["weights"] == 4.5
+    # 64 low codes (vmask included) + 8 high values + two 8-bit scale codes, per 64.
+    assert sq.storage_bits == (64 * 4 + 8 * 8 + 16) / 64
+    two4 = parse_report_config("2:4-INT8+magnitude", macs=256)
+    assert two4.hw.rows == 64 and two4.storage_bits == (4 * 1 + 2 * 8 + 8) / 4
+    act = parse_report_config("W4A(B16-(8/4)-0.75)")
+    assert act.mode == "activation" and act.hw is None and act.storage_bits == 4
+    assert act.rows == 16
+    assert act.equivalent_bits == {"weights": 4.0, "activations": 5.0}
+    assert parse_report_config("W4A4").hw.act_bits == 4
+
+
+@pytest.mark.parametrize("name, macs, match", [
+    ("X8A8", 256, "unknown format"),
+    ("B16-(8/4)-0.875+bogus", 256, "unknown option"),
+    ("W4A(B16-(8/4)-0.75)+gptq", 256, "takes no options"),
+    ("W6A(B16-(8/4)-0.75)", 256, "must be W4 or W8"),
+    ("B64-(8/4)-0.875", 32, "does not divide 32 MACs/cycle"),
+])
+def test_configs_bad(name, macs, match):
+    with pytest.raises(ValueError, match=match):
+        parse_report_config(name, macs)
+
+
+def test_package_imports_light():
+    """Importing sqhw.report does not load torch-heavy or tool modules by itself."""
+    import subprocess
+    import sys
+    code = ("import sys, sqhw.report; "
+            "print(any(m in sys.modules for m in ('torch', 'amaranth', 'transformers')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2], check=True)
+    assert out.stdout.strip() == "False"
