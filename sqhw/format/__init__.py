@@ -3,6 +3,18 @@
 See ``docs/datasheet.md`` for the meaning of every field.
 """
 
-from .spec import HWConfig, SQFormat, accumulator_bound, canonical_digest, min_acc_bits
+from .spec import (
+    OPERANDS,
+    WEIGHT_BITS,
+    HWConfig,
+    SQFormat,
+    accumulator_bound,
+    act_accumulator_bound,
+    act_min_acc_bits,
+    canonical_digest,
+    min_acc_bits,
+)
 
-__all__ = ["SQFormat", "HWConfig", "accumulator_bound", "min_acc_bits", "canonical_digest"]
+__all__ = ["SQFormat", "HWConfig", "accumulator_bound", "min_acc_bits",
+           "act_accumulator_bound", "act_min_acc_bits", "canonical_digest",
+           "OPERANDS", "WEIGHT_BITS"]

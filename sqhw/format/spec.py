@@ -5,7 +5,14 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["SQFormat", "HWConfig", "accumulator_bound", "min_acc_bits", "canonical_digest"]
+__all__ = ["SQFormat", "HWConfig", "accumulator_bound", "min_acc_bits",
+           "act_accumulator_bound", "act_min_acc_bits", "canonical_digest",
+           "OPERANDS", "WEIGHT_BITS"]
+
+#: ``HWConfig.operand``: which operand is in SQ format (``docs/activation-mode.md``).
+OPERANDS = ("weight", "activation")
+#: ``HWConfig.weight_bits``: widths of the dense weights of the activation mode.
+WEIGHT_BITS = (4, 8)
 
 
 def canonical_digest(obj) -> str:
@@ -183,6 +190,32 @@ def min_acc_bits(fmt: SQFormat, act_bits: int, k_max: int, multiple: int = 8) ->
     return -(-need // multiple) * multiple
 
 
+def act_accumulator_bound(fmt: SQFormat, weight_bits: int, k_max: int) -> int:
+    """Largest ``|y|`` for any K ≤ ``k_max`` in activation mode (``docs/activation-mode.md``
+    §4), the one bound that both :class:`HWConfig` (``operand="activation"``) and the
+    activation-mode row (:func:`sqhw.gateware.actrow.row_config`) size the accumulator by.
+
+    ``per_bank = (2^sb - 1) · 2^(wb-1) · (k·2^(h-1) + (b-k)·2^(l-1))`` (the low term only
+    when l > 0) and ``bound = (k_max / b) · per_bank``. Magnitudes ``2^(x-1)`` rather than
+    ``2^(x-1) - 1``, so that even an unflagged out-of-range code cannot overflow.
+    """
+    if weight_bits not in WEIGHT_BITS:
+        raise ValueError(f"weight_bits must be 4 or 8, not {weight_bits}")
+    b, k = fmt.bank_size, fmt.k
+    if k_max < b or k_max % b:
+        raise ValueError(f"k_max must be a positive multiple of bank_size {b}, not {k_max}")
+    low = (b - k) * (1 << (fmt.low_bits - 1)) if fmt.low_bits else 0
+    high = k * (1 << (fmt.high_bits - 1))
+    return (k_max // b) * fmt.scale_max * (1 << (weight_bits - 1)) * (low + high)
+
+
+def act_min_acc_bits(fmt: SQFormat, weight_bits: int, k_max: int, multiple: int = 8) -> int:
+    """Narrowest accumulator (rounded up to ``multiple`` bits) that never overflows in
+    activation mode."""
+    need = act_accumulator_bound(fmt, weight_bits, k_max).bit_length() + 1
+    return -(-need // multiple) * multiple
+
+
 @dataclass(frozen=True)
 class HWConfig:
     """The whole hardware configuration: the one object every tool takes.
@@ -198,7 +231,21 @@ class HWConfig:
     k_max : int
         Largest reduction length K of a weight tile: a multiple of the bank size, ≤ 65536.
     acc_bits : int
-        Accumulator and result width, 8..64; must hold :func:`accumulator_bound`.
+        Accumulator and result width, 8..64; must hold :attr:`acc_bound`
+        (:func:`accumulator_bound`, or :func:`act_accumulator_bound` in activation mode).
+    operand : str
+        ``"weight"`` (default): the weights are in SQ format ``fmt``, the activations dense
+        INT(``act_bits``). ``"activation"``: the activations are in SQ format ``fmt`` with a
+        static mask (``docs/activation-mode.md``), sent as ``act_bits``-bit code fields
+        (``max(h, l) ≤ act_bits``), and the weights are dense INT(``weight_bits``).
+    weight_bits : int
+        4 or 8: the dense weight width of the activation mode. Must stay 8 (the default) in
+        weight mode, where it has no meaning.
+
+    Notes
+    -----
+    :meth:`to_dict` (and so :meth:`digest`) lists ``operand`` and ``weight_bits`` only in
+    activation mode, so every weight-mode digest is the one it was before the mode existed.
     """
 
     fmt: SQFormat = field(default_factory=SQFormat)
@@ -206,6 +253,8 @@ class HWConfig:
     act_bits: int = 8
     k_max: int = 1024
     acc_bits: int = 32
+    operand: str = "weight"
+    weight_bits: int = 8
 
     def __post_init__(self):
         if not isinstance(self.fmt, SQFormat):
@@ -213,6 +262,22 @@ class HWConfig:
         _check_int("rows", self.rows, 1, 256)
         _check_int("act_bits", self.act_bits, 2, 8)
         _check_int("acc_bits", self.acc_bits, 8, 64)
+        if self.operand not in OPERANDS:
+            raise ValueError(f"operand must be 'weight' or 'activation', not {self.operand!r}")
+        if isinstance(self.weight_bits, bool) or not isinstance(self.weight_bits, int):
+            raise TypeError(f"weight_bits must be an integer, not {self.weight_bits!r}")
+        if self.operand == "activation":
+            if self.weight_bits not in WEIGHT_BITS:
+                raise ValueError(f"weight_bits must be 4 or 8, not {self.weight_bits}")
+            fmt = self.fmt
+            widest = max(fmt.high_bits if fmt.has_high else 0, fmt.low_bits)
+            if self.act_bits < widest:
+                raise ValueError(
+                    f"act_bits must be at least {widest} in activation mode (the widest code "
+                    f"of {fmt.name}), not {self.act_bits}; use act_bits >= {widest}")
+        elif self.weight_bits != 8:
+            raise ValueError(f"weight_bits applies to operand 'activation' only, not "
+                             f"{self.weight_bits} with operand 'weight'; leave it at 8")
         b = self.fmt.bank_size
         _check_int("k_max", self.k_max, b, 65536)
         if self.k_max % b:
@@ -234,12 +299,29 @@ class HWConfig:
         return self.k_max // self.fmt.bank_size
 
     @property
+    def is_act_mode(self) -> bool:
+        """True in activation mode (``operand == "activation"``)."""
+        return self.operand == "activation"
+
+    @property
     def acc_bound(self) -> int:
+        if self.is_act_mode:
+            return act_accumulator_bound(self.fmt, self.weight_bits, self.k_max)
         return accumulator_bound(self.fmt, self.act_bits, self.k_max)
 
     @property
+    def act_beat_bits(self) -> int:
+        """Bits of one activation beat before padding: ``b`` codes, and in activation mode
+        the token's scale codes of the bank (``scale_high`` if k > 0, ``scale_low`` if
+        l > 0)."""
+        bits = self.fmt.bank_size * self.act_bits
+        if self.is_act_mode:
+            bits += self.fmt.scale_bits * (int(self.fmt.has_high) + int(self.fmt.has_low_scale))
+        return bits
+
+    @property
     def act_data_bits(self) -> int:
-        return 8 * math.ceil(self.fmt.bank_size * self.act_bits / 8)
+        return 8 * math.ceil(self.act_beat_bits / 8)
 
     @property
     def result_data_bits(self) -> int:
@@ -247,16 +329,27 @@ class HWConfig:
 
     @property
     def weight_data_bits(self) -> int:
+        """Weight-stream record width: an SQ record (weight mode) or one dense weight row
+        slice of ``b`` codes of ``weight_bits`` (activation mode; the b-bit mask records
+        are zero-padded to it)."""
+        if self.is_act_mode:
+            return 8 * math.ceil(self.fmt.bank_size * self.weight_bits / 8)
         return 8 * self.fmt.record_bytes
 
     def to_dict(self) -> dict:
-        return {"fmt": self.fmt.to_dict(), "rows": self.rows, "act_bits": self.act_bits,
-                "k_max": self.k_max, "acc_bits": self.acc_bits}
+        d = {"fmt": self.fmt.to_dict(), "rows": self.rows, "act_bits": self.act_bits,
+             "k_max": self.k_max, "acc_bits": self.acc_bits}
+        if self.is_act_mode:
+            # Only here: weight-mode dicts (and digests) stay what they always were.
+            d["operand"] = self.operand
+            d["weight_bits"] = self.weight_bits
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "HWConfig":
         return cls(fmt=SQFormat(**d["fmt"]), rows=d["rows"], act_bits=d["act_bits"],
-                   k_max=d["k_max"], acc_bits=d["acc_bits"])
+                   k_max=d["k_max"], acc_bits=d["acc_bits"],
+                   operand=d.get("operand", "weight"), weight_bits=d.get("weight_bits", 8))
 
     def digest(self) -> str:
         return canonical_digest({"HWConfig": self.to_dict()})

@@ -21,21 +21,28 @@ from amaranth.hdl import Const, Module, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..format import HWConfig, SQFormat, min_acc_bits
+from ..format import HWConfig, SQFormat, act_accumulator_bound, act_min_acc_bits
 from .row import SQRow
 
 __all__ = ["ActRow", "row_config"]
 
 
-def row_config(fmt: SQFormat, weight_bits: int, k_max: int) -> HWConfig:
+def row_config(fmt: SQFormat, weight_bits: int, k_max: int,
+               acc_bits: int | None = None) -> HWConfig:
     """The :class:`~sqhw.format.HWConfig` of the inner :class:`~.row.SQRow`: the activation
     format in the weight role, ``weight_bits`` in the activation role, and the accumulator
-    width that role-swapped row needs (``min_acc_bits``; its bound covers ``b`` low products
-    per bank, so it is never below the activation mode's own ``act_min_acc_bits``)."""
+    width ``acc_bits`` (default :func:`~sqhw.format.act_min_acc_bits`, the activation mode's
+    own bound, which is also what ``HWConfig(operand="activation")`` checks). That bound is
+    never below the role-swapped row's weight-mode bound (it counts a low code as
+    ``2^(l-1)``, not ``2^(l-1)-1``), so the inner config always validates."""
     if weight_bits not in (4, 8):
         raise ValueError(f"weight_bits must be 4 or 8, not {weight_bits!r}")
-    return HWConfig(fmt=fmt, rows=1, act_bits=weight_bits, k_max=k_max,
-                    acc_bits=min_acc_bits(fmt, weight_bits, k_max))
+    if acc_bits is None:
+        acc_bits = act_min_acc_bits(fmt, weight_bits, k_max)
+    elif act_accumulator_bound(fmt, weight_bits, k_max) > (1 << (acc_bits - 1)) - 1:
+        raise ValueError(f"acc_bits {acc_bits} can overflow in activation mode at k_max "
+                         f"{k_max}; use acc_bits >= {act_min_acc_bits(fmt, weight_bits, k_max, 1)}")
+    return HWConfig(fmt=fmt, rows=1, act_bits=weight_bits, k_max=k_max, acc_bits=acc_bits)
 
 
 class ActRow(wiring.Component):
@@ -49,6 +56,8 @@ class ActRow(wiring.Component):
         4 or 8: the dense weight codes.
     k_max : int
         Largest K of a tile (sets the accumulator width, :func:`row_config`).
+    acc_bits : int, optional
+        Accumulator width (default: :func:`~sqhw.format.act_min_acc_bits`).
 
     Attributes
     ----------
@@ -71,9 +80,10 @@ class ActRow(wiring.Component):
 
     LATENCY = SQRow.LATENCY
 
-    def __init__(self, fmt: SQFormat, weight_bits: int, k_max: int, *, mults: str = "booth"):
+    def __init__(self, fmt: SQFormat, weight_bits: int, k_max: int, *, mults: str = "booth",
+                 acc_bits: int | None = None):
         try:
-            self._cfg = row_config(fmt, weight_bits, k_max)
+            self._cfg = row_config(fmt, weight_bits, k_max, acc_bits)
         except (TypeError, ValueError):
             self._MustUse__silence = True  # not built: do not warn that it was never used
             raise

@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig
 from .row import SQRow, word_layout
+from .tiles import TileBuffers
 from .unpack import Unpacker
 
 __all__ = ["MacArray", "weight_layout", "act_layout", "result_layout", "LATENCY"]
@@ -108,71 +109,12 @@ class MacArray(wiring.Component):
         m.d.comb += self.status.eq(Cat(err_weight, err_tile_len, err_token_len, Const(0, 1)))
 
         # Per tile buffer: loaded, bad (any error while loading), last bank index (nb - 1).
-        full = [Signal(name=f"full{i}") for i in range(2)]
-        bad = [Signal(name=f"bad{i}") for i in range(2)]
-        nbl = [Signal(range(nb_max), name=f"nbl{i}") for i in range(2)]
-        set_full = [Signal(name=f"set_full{i}") for i in range(2)]
-        clr_full = [Signal(name=f"clr_full{i}") for i in range(2)]
-        for i in range(2):
-            with m.If(set_full[i]):
-                m.d.sync += full[i].eq(1)
-            with m.Elif(clr_full[i]):
-                m.d.sync += full[i].eq(0)
+        tiles = TileBuffers(m, nb_max)
+        in_reset = ResetSignal()
 
         # ---- weight path, stage 0: accept a record, count columns and banks ----------------
-        wbuf = Signal()                       # buffer being loaded
-        col = Signal(range(R))
-        bank = Signal(range(nb_max + 1))      # saturates at nb_max (= too many records)
-        nbl_load = Signal(range(nb_max))      # nb - 1 of the tile being loaded (column 0)
-        bank_clamped = Signal(range(nb_max))
-        m.d.comb += bank_clamped.eq(Mux(bank >= nb_max, nb_max - 1, bank))
-        # No handshake completes while rst is high (the state is being reset anyway).
-        in_reset = ResetSignal()
-        m.d.comb += self.w.ready.eq(~Mux(wbuf, full[1], full[0]) & ~in_reset)
-        w_acc = Signal()
-        m.d.comb += w_acc.eq(self.w.valid & self.w.ready)
-        w_last = self.w.payload.last
-
-        len_err = Signal()
-        m.d.comb += len_err.eq((bank >= nb_max) | ((col != 0) & (
-            (bank > nbl_load) | (w_last & (bank != nbl_load)))))
-        tile_end = Signal()
-        m.d.comb += tile_end.eq(w_last & (col == R - 1))
-
-        s1_valid = Signal()
-        s1_data = Signal(cfg.weight_data_bits)
-        s1_row = Signal(range(R))
-        s1_addr = Signal(range(2 * nb_max))
-        s1_we = Signal()
-        s1_len_err = Signal()
-        s1_start = Signal()
-        s1_end = Signal()
-        s1_buf = Signal()
-        s1_nbl = Signal(range(nb_max))
-
-        m.d.sync += s1_valid.eq(w_acc)
-        with m.If(w_acc):
-            m.d.sync += [
-                s1_data.eq(self.w.payload.data),
-                s1_row.eq(col),
-                s1_addr.eq(Mux(wbuf, nb_max, 0) + bank_clamped),
-                s1_we.eq(bank < nb_max),
-                s1_len_err.eq(len_err),
-                s1_start.eq((col == 0) & (bank == 0)),
-                s1_end.eq(tile_end),
-                s1_buf.eq(wbuf),
-                s1_nbl.eq(Mux(col == 0, bank_clamped, nbl_load)),
-            ]
-            with m.If(w_last):
-                m.d.sync += bank.eq(0)
-                with m.If(col == 0):
-                    m.d.sync += nbl_load.eq(bank_clamped)
-                with m.If(col == R - 1):
-                    m.d.sync += [col.eq(0), wbuf.eq(~wbuf)]
-                with m.Else():
-                    m.d.sync += col.eq(col + 1)
-            with m.Elif(bank < nb_max):
-                m.d.sync += bank.eq(bank + 1)
+        s1 = tiles.load(self.w, R, cfg.weight_data_bits, in_reset)
+        s1_valid, s1_data, s1_row, s1_addr, s1_we = s1.valid, s1.data, s1.row, s1.addr, s1.we
 
         # ---- weight path, stage 1: decode once, write the row's memory ---------------------
         m.submodules.unpacker = unpacker = Unpacker(fmt)
@@ -192,38 +134,14 @@ class MacArray(wiring.Component):
             bad_high = Cat(*(rec.high[t] == -(1 << (h - 1)) for t in range(k))).any()
         m.d.comb += malformed.eq(unpacker.malformed | bad_high)
 
-        bad_acc = Signal()
-        bad_next = Signal()
-        m.d.comb += bad_next.eq(Mux(s1_start, 0, bad_acc) | malformed | s1_len_err)
-        with m.If(s1_valid):
-            m.d.sync += bad_acc.eq(bad_next)
-            with m.If(malformed):
-                m.d.sync += err_weight.eq(1)
-            with m.If(s1_len_err):
-                m.d.sync += err_tile_len.eq(1)
-            with m.If(s1_end):
-                for i in range(2):
-                    with m.If(s1_buf == i):
-                        m.d.comb += set_full[i].eq(1)
-                        m.d.sync += [bad[i].eq(bad_next), nbl[i].eq(s1_nbl)]
+        tiles.commit(s1, malformed, err_weight, err_tile_len)
 
         # ---- compute path: accept an activation bank, read the weights ---------------------
         adv = Signal()                        # global enable of the compute pipeline
         r_valid = Signal()                    # the result register holds a result
         m.d.comb += adv.eq(~r_valid | self.r.ready)
-        cbuf = Signal()                       # buffer the tokens run on (oldest loaded)
-        beat = Signal(range(nb_max + 1))      # saturates at nb_max (= too many beats)
-        cur_full = Mux(cbuf, full[1], full[0])
-        cur_bad = Mux(cbuf, bad[1], bad[0])
-        cur_nbl = Mux(cbuf, nbl[1], nbl[0])
-        m.d.comb += self.a.ready.eq(adv & cur_full & ~in_reset)
-        a_acc = Signal()
-        m.d.comb += a_acc.eq(self.a.valid & self.a.ready)
-        beat_clamped = Mux(beat >= nb_max, nb_max - 1, beat)
-        rd_addr = Signal(range(2 * nb_max))
-        m.d.comb += rd_addr.eq(Mux(cbuf, nb_max, 0) + beat_clamped)
-        len_bad = Signal()
-        m.d.comb += len_bad.eq(beat != cur_nbl)
+        tok = tiles.tokens(self.a, adv, in_reset)
+        rd_addr = tok.rd_addr
 
         act_r = Signal(data.ArrayLayout(signed(cfg.act_bits), b))
         c_valid = Signal()
@@ -233,23 +151,12 @@ class MacArray(wiring.Component):
         with m.If(adv):
             m.d.sync += [
                 act_r.eq(self.a.payload.data),
-                c_valid.eq(a_acc),
-                c_first.eq(beat == 0),
+                c_valid.eq(tok.a_acc),
+                c_first.eq(tok.first),
                 c_last.eq(self.a.payload.last),
-                c_err.eq(cur_bad | len_bad),
+                c_err.eq(tok.cur_bad | tok.len_bad),
             ]
-        with m.If(a_acc):
-            with m.If(self.a.payload.last):
-                m.d.sync += beat.eq(0)
-                with m.If(len_bad):
-                    m.d.sync += err_token_len.eq(1)
-                with m.If(self.a.payload.user):
-                    m.d.sync += cbuf.eq(~cbuf)
-                    for i in range(2):
-                        with m.If(cbuf == i):
-                            m.d.comb += clr_full[i].eq(1)
-            with m.Elif(beat < nb_max):
-                m.d.sync += beat.eq(beat + 1)
+        tiles.token_end(self.a, tok, err_token_len)
 
         # ---- rows, their memories, and the error tag pipeline ------------------------------
         rows = []

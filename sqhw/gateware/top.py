@@ -1,4 +1,6 @@
-"""The Verilog top level: :class:`~.array.MacArray` with flat AXI4-Stream port names.
+"""The Verilog top level: :class:`~.array.MacArray` (weight mode) or
+:class:`~.actarray.ActArray` (``cfg.operand == "activation"``) with flat AXI4-Stream port
+names.
 
 The port names are those of datasheet §5, so a standard AXI4-Stream client (for example
 cocotbext-axi's ``AxiStreamSource``/``AxiStreamSink`` with the prefixes ``s_axis_w``,
@@ -10,6 +12,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig
+from .actarray import ActArray
 from .array import MacArray
 
 __all__ = ["Top"]
@@ -26,13 +29,15 @@ class Top(wiring.Component):
 
     Attributes
     ----------
-    s_axis_w_tdata : In(8·record_bytes)
-        One weight record (datasheet §4).
+    s_axis_w_tdata : In(cfg.weight_data_bits)
+        One weight record (datasheet §4; activation mode: a mask word or a dense weight row
+        slice, datasheet §10).
     s_axis_w_tvalid, s_axis_w_tlast : In(1)
     s_axis_w_tready : Out(1)
-    s_axis_a_tdata : In(8·ceil(b·act_bits/8))
-        One activation bank, element ``i`` at bits ``[i·a, (i+1)·a)``; the padding bits
-        above ``b·a`` are ignored.
+    s_axis_a_tdata : In(cfg.act_data_bits)
+        One activation bank, element ``i`` at bits ``[i·a, (i+1)·a)``; in activation mode
+        followed by the token's ``scale_high`` (k > 0) and ``scale_low`` (l > 0) codes of
+        the bank, ``sb`` bits each; the padding bits above are ignored.
     s_axis_a_tvalid, s_axis_a_tlast, s_axis_a_tuser : In(1)
     s_axis_a_tready : Out(1)
     m_axis_r_tdata : Out(8·ceil(R·acc_bits/8))
@@ -79,8 +84,17 @@ class Top(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
-        m.submodules.array = core = MacArray(cfg)
+        core = ActArray(cfg) if cfg.is_act_mode else MacArray(cfg)
+        m.submodules.array = core
         b, a = cfg.fmt.bank_size, cfg.act_bits
+        if cfg.is_act_mode:
+            fmt, pos = cfg.fmt, b * a
+            for name, present in (("scale_high", fmt.has_high),
+                                  ("scale_low", fmt.has_low_scale)):
+                if present:
+                    m.d.comb += getattr(core.a.payload, name).eq(
+                        self.s_axis_a_tdata[pos:pos + fmt.scale_bits])
+                    pos += fmt.scale_bits
         m.d.comb += [
             core.w.payload.data.eq(self.s_axis_w_tdata),
             core.w.payload.last.eq(self.s_axis_w_tlast),

@@ -9,9 +9,10 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from ..format import HWConfig, SQFormat, min_acc_bits
+from ..format import HWConfig, SQFormat, act_min_acc_bits, min_acc_bits
 
-__all__ = ["main", "generate", "config_from_args", "PRESETS", "manifest", "replace_dir"]
+__all__ = ["main", "generate", "config_from_args", "PRESETS", "manifest", "replace_dir",
+           "mode_name"]
 
 DEFAULT = HWConfig()
 VERILOG_NAME = "sqhw_top.v"
@@ -27,6 +28,9 @@ PRESETS = {
     "2:4": "2:4 sparsity, INT --high-bits values (b = 4, s = 0.5, no low part)",
 }
 _SQ_ONLY = ("sparsity", "low_bits")
+#: ``--format`` presets that name an SQ format of the activations in activation mode (the
+#: dense ones describe weight mode's weights and do not apply).
+_ACT_PRESETS = ("sq", "2:4")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="bits of a per-bank scale code, 2..16 (default: %(default)s)")
     p.add_argument("--act-bits", type=int, default=None,
                    help=f"activation bits, 2..8 (default: {DEFAULT.act_bits}; 4 for w4a4)")
+    p.add_argument("--operand", choices=("weight", "activation"), default=DEFAULT.operand,
+                   help="which operand is in SQ format: weight (the weights, INT --act-bits "
+                   "activations) or activation (the activations with a static mask, dense "
+                   "INT --weight-bits weights; docs/activation-mode.md) (default: %(default)s)")
+    p.add_argument("--weight-bits", type=int, default=None,
+                   help="dense weight bits of --operand activation, 4 or 8 (default: 8)")
     p.add_argument("--k-max", type=int, default=DEFAULT.k_max,
                    help="largest K of a weight tile, a multiple of the bank size "
                    "(default: %(default)s)")
@@ -77,6 +87,16 @@ def _parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> HWConfig:
     """Build the one :class:`HWConfig` from parsed arguments (raises ValueError/TypeError)."""
     preset = args.preset
+    operand = args.operand
+    if operand == "activation" and preset not in _ACT_PRESETS:
+        raise ValueError(f"--format {preset} does not apply to --operand activation (the "
+                         f"format is the activations'); use --format sq or 2:4")
+    if operand != "activation" and args.weight_bits is not None:
+        raise ValueError("--weight-bits applies to --operand activation only; drop it or "
+                         "add --operand activation")
+    weight_bits = args.weight_bits if args.weight_bits is not None else 8
+    if operand == "activation" and weight_bits not in (4, 8):
+        raise ValueError(f"--weight-bits must be 4 or 8, not {weight_bits}")
     if preset != "sq":
         given = [f"--{n.replace('_', '-')}" for n in _SQ_ONLY if getattr(args, n) is not None]
         if given:
@@ -104,9 +124,10 @@ def config_from_args(args: argparse.Namespace) -> HWConfig:
                              scale_bits=args.scale_bits)
     acc_bits = args.acc_bits
     if acc_bits is None:
-        acc_bits = min_acc_bits(fmt, act_bits, args.k_max)
+        acc_bits = (act_min_acc_bits(fmt, weight_bits, args.k_max) if operand == "activation"
+                    else min_acc_bits(fmt, act_bits, args.k_max))
     return HWConfig(fmt=fmt, rows=args.rows, act_bits=act_bits, k_max=args.k_max,
-                    acc_bits=acc_bits)
+                    acc_bits=acc_bits, operand=operand, weight_bits=weight_bits)
 
 
 def _versions() -> dict:
@@ -117,6 +138,8 @@ def _versions() -> dict:
 def manifest(cfg: HWConfig) -> dict:
     """The content of ``config.json``: the config, its digest, derived sizes, tool versions."""
     fmt = cfg.fmt
+    if cfg.is_act_mode:
+        return _act_manifest(cfg)
     return {
         "digest": cfg.digest(),
         "name": fmt.name,
@@ -124,6 +147,38 @@ def manifest(cfg: HWConfig) -> dict:
         "derived": {
             "k": fmt.k, "vmask": fmt.vmask, "equivalent_bits": fmt.equivalent_bits,
             "record_bits": fmt.record_bits, "record_bytes": fmt.record_bytes,
+            "nb_max": cfg.nb_max, "acc_bound": cfg.acc_bound,
+            "macs_per_cycle": cfg.rows * fmt.bank_size,
+            "ports": {"s_axis_w_tdata": cfg.weight_data_bits,
+                      "s_axis_a_tdata": cfg.act_data_bits,
+                      "m_axis_r_tdata": cfg.result_data_bits},
+        },
+        "top": "sqhw_top",
+        "files": [VERILOG_NAME],
+        "tools": _versions(),
+    }
+
+
+def mode_name(cfg: HWConfig) -> str:
+    """``B16-(8/4)-0.875`` in weight mode, ``W4A(B16-(8/4)-0.875)`` in activation mode."""
+    if cfg.is_act_mode:
+        return f"W{cfg.weight_bits}A({cfg.fmt.name})"
+    return cfg.fmt.name
+
+
+def _act_manifest(cfg: HWConfig) -> dict:
+    """``config.json`` of an activation-mode core (datasheet §10)."""
+    fmt = cfg.fmt
+    return {
+        "digest": cfg.digest(),
+        "name": mode_name(cfg),
+        "config": cfg.to_dict(),
+        "derived": {
+            "operand": "activation", "k": fmt.k, "weight_bits": cfg.weight_bits,
+            "record_bits": fmt.bank_size * cfg.weight_bits,
+            "record_bytes": cfg.weight_data_bits // 8,
+            "mask_bits": fmt.bank_size,
+            "act_beat_bits": cfg.act_beat_bits,
             "nb_max": cfg.nb_max, "acc_bound": cfg.acc_bound,
             "macs_per_cycle": cfg.rows * fmt.bank_size,
             "ports": {"s_axis_w_tdata": cfg.weight_data_bits,
@@ -182,6 +237,6 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"digest": cfg.digest(), "config": cfg.to_dict()}))
         return 0
     out = generate(cfg, args.out)
-    print(f"{cfg.fmt.name}, {cfg.rows} rows, {cfg.rows * cfg.fmt.bank_size} MACs/cycle, "
+    print(f"{mode_name(cfg)}, {cfg.rows} rows, {cfg.rows * cfg.fmt.bank_size} MACs/cycle, "
           f"digest {cfg.digest()}: wrote {out}/{VERILOG_NAME}", file=sys.stderr)
     return 0

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..format import SQFormat
+from ..format import SQFormat, act_accumulator_bound, act_min_acc_bits
+from ..format.spec import WEIGHT_BITS
 from .hwmodel import quantize_activation
 from .quantize import _quantize_group, select_high, two_level_scales
 from .tensor import MalformedSQError
@@ -41,7 +42,8 @@ __all__ = [
 ]
 
 _EXACT_F64 = 1 << 53
-WEIGHT_BITS = (4, 8)
+# act_accumulator_bound / act_min_acc_bits live in sqhw.format (HWConfig checks them); they
+# are re-exported here, next to the model they bound.
 
 
 # -- masks -------------------------------------------------------------------------------
@@ -501,29 +503,6 @@ def quantize_weight_dense(w: torch.Tensor, bits: int = 8) -> DenseWeight:
 
 
 # -- integer semantics ---------------------------------------------------------------------
-
-def act_accumulator_bound(fmt: SQFormat, weight_bits: int, k_max: int) -> int:
-    """Largest ``|y|`` for any K ≤ ``k_max`` in activation mode.
-
-    ``per_bank = (2^sb - 1) · 2^(wb-1) · (k·2^(h-1) + (b-k)·2^(l-1))`` (the low term only
-    when l > 0) and ``bound = (k_max / b) · per_bank``. Magnitudes ``2^(x-1)`` rather than
-    ``2^(x-1) - 1``, so that even an unflagged out-of-range code cannot overflow.
-    """
-    if weight_bits not in WEIGHT_BITS:
-        raise ValueError(f"weight_bits must be 4 or 8, not {weight_bits}")
-    b, k = fmt.bank_size, fmt.k
-    if k_max < b or k_max % b:
-        raise ValueError(f"k_max must be a positive multiple of bank_size {b}, not {k_max}")
-    low = (b - k) * (1 << (fmt.low_bits - 1)) if fmt.low_bits else 0
-    high = k * (1 << (fmt.high_bits - 1))
-    return (k_max // b) * fmt.scale_max * (1 << (weight_bits - 1)) * (low + high)
-
-
-def act_min_acc_bits(fmt: SQFormat, weight_bits: int, k_max: int, multiple: int = 8) -> int:
-    """Narrowest accumulator (rounded up to ``multiple`` bits) that never overflows."""
-    need = act_accumulator_bound(fmt, weight_bits, k_max).bit_length() + 1
-    return -(-need // multiple) * multiple
-
 
 def _check_pair(act: SQActivation, weight: DenseWeight):
     if not isinstance(act, SQActivation):

@@ -318,3 +318,94 @@ def test_accumulator_bound_fits_acc_bits_exactly():
         HWConfig(fmt=fmt, k_max=k_max, acc_bits=need)
         with pytest.raises(ValueError, match="overflow"):
             HWConfig(fmt=fmt, k_max=k_max, acc_bits=need - 1)
+
+
+# -- activation mode (operand / weight_bits) ---------------------------------------------------
+
+ACT_FMT = SQFormat(bank_size=16, sparsity=0.875, high_bits=8, low_bits=4)
+
+
+def _act_cfg(**kw):
+    args = dict(fmt=ACT_FMT, rows=4, act_bits=8, k_max=64, acc_bits=24, operand="activation",
+                weight_bits=4)
+    args.update(kw)
+    return HWConfig(**args)
+
+
+def test_weight_mode_dict_and_digest_unchanged_by_the_new_fields():
+    # The new fields appear only in activation mode: every weight-mode digest (rtl_out/
+    # folders, frozen golden vectors) is what it was.
+    d = HWConfig().to_dict()
+    assert "operand" not in d and "weight_bits" not in d
+    assert HWConfig(operand="weight", weight_bits=8).digest() == "4423477a1d66"
+    assert HWConfig.from_dict(d) == HWConfig()
+
+
+def test_activation_mode_dict_round_trip_and_digest():
+    cfg = _act_cfg()
+    d = cfg.to_dict()
+    assert d["operand"] == "activation" and d["weight_bits"] == 4
+    back = HWConfig.from_dict(json.loads(json.dumps(d)))
+    assert back == cfg and back.digest() == cfg.digest()
+    # The digest covers the mode and the weight width.
+    weight_twin = HWConfig(fmt=ACT_FMT, rows=4, act_bits=8, k_max=64, acc_bits=32)
+    assert len({cfg.digest(), _act_cfg(weight_bits=8, acc_bits=32).digest(),
+                weight_twin.digest()}) == 3
+
+
+def test_activation_mode_bound_is_the_act_bound():
+    from sqhw.format import act_accumulator_bound, act_min_acc_bits
+    from sqhw.gateware.actrow import row_config
+    cfg = _act_cfg()
+    assert cfg.acc_bound == act_accumulator_bound(ACT_FMT, 4, 64)
+    # 4 banks · 255 · 8 · (2·128 + 14·8) = 3_003_392: 23 bits signed -> 24
+    assert cfg.acc_bound == 4 * 255 * 8 * (2 * 128 + 14 * 8) == 3_002_880
+    need = act_min_acc_bits(ACT_FMT, 4, 64)
+    assert need == 24
+    # ActRow sizes its accumulator by the same function.
+    assert row_config(ACT_FMT, 4, 64).acc_bits == need
+    with pytest.raises(ValueError, match=r"acc_bits >= 23"):
+        _act_cfg(acc_bits=16)
+    # The weight-mode bound of the same numbers would accept a narrower accumulator in some
+    # cases; activation mode must use its own (2^(l-1) low magnitudes).
+    assert cfg.acc_bound > accumulator_bound(ACT_FMT, 4, 64)
+
+
+def test_activation_mode_payload_widths():
+    cfg = _act_cfg()
+    assert cfg.weight_data_bits == 16 * 4                 # b codes of weight_bits
+    assert cfg.act_data_bits == 16 * 8 + 2 * 8            # codes + scale_high + scale_low
+    c8 = _act_cfg(fmt=SQFormat(bank_size=8, sparsity=0.75, high_bits=8, low_bits=2),
+                  weight_bits=8, acc_bits=32)
+    assert (c8.weight_data_bits, c8.act_data_bits) == (64, 80)
+    # 2:4 (no low group): one scale code per beat; 4 codes of 8 bits + 8 = 40 bits
+    c24 = _act_cfg(fmt=SQFormat.two_four(8), acc_bits=32)
+    assert (c24.weight_data_bits, c24.act_data_bits) == (16, 40)
+    # weight mode unchanged
+    assert HWConfig().weight_data_bits == 96 and HWConfig().act_data_bits == 128
+
+
+ACT_BAD = [
+    ({"operand": "activations"}, ValueError, ["operand", "'weight' or 'activation'"]),
+    ({"operand": None}, ValueError, ["operand"]),
+    ({"weight_bits": 6}, ValueError, ["weight_bits", "4 or 8", "6"]),
+    ({"weight_bits": 4.0}, TypeError, ["weight_bits", "integer"]),
+    ({"act_bits": 6}, ValueError, ["act_bits", "at least 8", "act_bits >= 8"]),
+]
+
+
+@pytest.mark.parametrize("kwargs,exc,needles", ACT_BAD, ids=[repr(k) for k, _, _ in ACT_BAD])
+def test_activation_mode_rejects(kwargs, exc, needles):
+    with pytest.raises(exc) as info:
+        _act_cfg(**kwargs)
+    msg = str(info.value)
+    for needle in needles:
+        assert needle in msg, (needle, msg)
+    assert msg.count(".") <= 2 and "\n" not in msg
+
+
+def test_weight_bits_only_in_activation_mode():
+    with pytest.raises(ValueError, match="weight_bits applies to operand 'activation' only"):
+        HWConfig(weight_bits=4)
+    # act_bits narrower than the widest code is fine when the format's codes fit.
+    _act_cfg(fmt=SQFormat(bank_size=8, sparsity=0.75, high_bits=4, low_bits=2), act_bits=4)

@@ -39,6 +39,12 @@ def run_gen(*args, cwd=None):
     (["--format", "bogus"], "--format"),
     (["--rows", "x"], "--rows"),
     (["--no-such-option"], "--no-such-option"),
+    (["--operand", "bogus"], "--operand"),
+    (["--operand", "activation", "--weight-bits", "6"], "--weight-bits"),
+    (["--weight-bits", "4"], "--weight-bits"),
+    (["--operand", "activation", "--format", "w8a8"], "--format"),
+    (["--operand", "activation", "--act-bits", "6"], "act_bits"),
+    (["--operand", "activation", "--k-max", "8192", "--acc-bits", "32"], "k_max"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, names):
     out = tmp_path / "out"
@@ -121,4 +127,31 @@ LINT_MATRIX = [
 @pytest.mark.parametrize("cfg", LINT_MATRIX, ids=lambda c: f"{c.fmt.name}-r{c.rows}")
 def test_verilator_lint(tmp_path, cfg):
     out = generate(cfg, tmp_path / cfg.digest())
+    verilator_lint(out / "sqhw_top.v", "sqhw_top")
+
+
+def test_activation_mode_options(tmp_path):
+    def cfg(*argv):
+        return config_from_args(_parser().parse_args(list(argv)))
+    # Defaults unchanged: weight mode, and its digest stays the pinned one.
+    assert cfg().operand == "weight" and cfg().digest() == HWConfig().digest()
+    a = cfg("--operand", "activation", "--weight-bits", "4", "--rows", "4", "--k-max", "64")
+    assert a == HWConfig(fmt=SQFormat(), rows=4, k_max=64, acc_bits=24,
+                         operand="activation", weight_bits=4)
+    assert cfg("--operand", "activation").weight_bits == 8
+    assert cfg("--operand", "activation", "--format", "2:4").fmt == SQFormat.two_four(8)
+    # The stamp: config.json carries the mode, and the digest (the folder name) covers it.
+    out = generate(a, tmp_path / "act")
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["config"]["operand"] == "activation" and meta["config"]["weight_bits"] == 4
+    assert meta["digest"] == a.digest() != cfg("--rows", "4", "--k-max", "64").digest()
+    assert HWConfig.from_dict(meta["config"]) == a
+    assert meta["name"] == "W4A(B16-(8/4)-0.875)"
+    assert meta["derived"]["ports"] == {"s_axis_w_tdata": 64, "s_axis_a_tdata": 144,
+                                        "m_axis_r_tdata": 96}
+    r = run_gen("--operand", "activation", "--weight-bits", "4", "--rows", "2", "--k-max",
+                "32", "--print-config")
+    assert r.returncode == 0, r.stderr
+    printed = json.loads(r.stdout)
+    assert printed["config"]["operand"] == "activation"
     verilator_lint(out / "sqhw_top.v", "sqhw_top")

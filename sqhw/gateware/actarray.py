@@ -1,0 +1,284 @@
+"""The activation-mode array (``W(INT4|INT8)·A(SQ)``): R :class:`~.actrow.ActRow` columns, a
+double-buffered store of dense weight rows and of the static mask, one shared
+:class:`~.gather.SelectGather`, and the tile protocol of :class:`~.array.MacArray`.
+
+``docs/activation-mode.md`` §10 and ``docs/datasheet.md`` §10 are the specification of this
+module. In short: a tile on the weight stream is ``R + 1`` columns of ``nb`` records, the
+first "column" being the mask (one ``b``-bit word per bank, zero-padded to the record) and
+column ``1 + r`` row ``r``'s reordered dense weight rows (``b`` codes of ``weight_bits`` per
+bank, high channels first). An activation beat is one bank of one token in natural channel
+order plus the token's scale codes of that bank.
+"""
+
+from amaranth.hdl import Cat, Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..format import HWConfig
+from .actrow import ActRow
+from .gather import SelectGather
+from .row import tree_sum
+from .tiles import TileBuffers
+
+__all__ = ["ActArray", "weight_layout", "act_layout", "result_layout", "LATENCY"]
+
+#: Cycles from the cycle an activation beat with ``last`` is accepted to the cycle its result
+#: beat is first valid (no stall in between): the mask read with the activation register,
+#: then :class:`~.gather.SelectGather` and its register (with the weight-row read), then the
+#: row pipeline. One more than weight mode's :data:`~.array.LATENCY`.
+LATENCY = 2 + ActRow.LATENCY
+
+
+def weight_layout(cfg: HWConfig) -> data.StructLayout:
+    """Payload of the weight stream: one record (a mask word or a dense weight row slice,
+    ``8·ceil(b·weight_bits/8)`` bits) and ``last``."""
+    return data.StructLayout({"data": unsigned(cfg.weight_data_bits), "last": 1})
+
+
+def act_layout(cfg: HWConfig) -> data.StructLayout:
+    """Payload of the activation stream: one bank of one token (``b`` codes of ``act_bits``
+    in natural channel order), the token's ``scale_high`` (k > 0) and ``scale_low``
+    (l > 0) codes of this bank, ``last`` (of a token), ``user`` (last token of the tile)."""
+    fmt = cfg.fmt
+    fields = {"data": data.ArrayLayout(signed(cfg.act_bits), fmt.bank_size)}
+    if fmt.has_high:
+        fields["scale_high"] = unsigned(fmt.scale_bits)
+    if fmt.has_low_scale:
+        fields["scale_low"] = unsigned(fmt.scale_bits)
+    fields["last"] = 1
+    fields["user"] = 1
+    return data.StructLayout(fields)
+
+
+def result_layout(cfg: HWConfig) -> data.StructLayout:
+    """Payload of the result stream: R sums and ``user`` (1 = error, sums are 0)."""
+    return data.StructLayout({
+        "data": data.ArrayLayout(signed(cfg.acc_bits), cfg.rows),
+        "user": 1,
+    })
+
+
+class ActArray(wiring.Component):
+    """R activation-mode rows sharing one activation stream and one select-and-gather unit.
+
+    Weight path: records accepted on ``w`` are counted into columns and banks exactly as in
+    :class:`~.array.MacArray` (:class:`~.tiles.TileBuffers`), with ``R + 1`` columns per
+    tile: column 0 is written to the mask memory (``b`` bits, depth ``2·nb_max``), column
+    ``1 + r`` to row ``r``'s weight memory (``b`` codes of ``weight_bits``, depth
+    ``2·nb_max``). A mask word whose popcount is not k, or a weight code ``-2^(wb-1)``,
+    marks the tile bad (every token's result is an error) and sets ``err_weight``.
+
+    Compute path, one bank per cycle: the accepted beat is registered while the mask word
+    of its bank is read; :class:`~.gather.SelectGather` splits it into k high and ``b-k``
+    low lanes, which are registered (with the scale codes) while every row's weight word is
+    read; then the :class:`~.actrow.ActRow`\\ s. A code outside its group's range
+    (``code_error``) makes the token's result an error and sets ``err_act_code``. As in
+    weight mode the whole compute pipeline has one enable, low only while a result waits
+    on ``r.ready``; the buffer of a finished tile is freed once its last weight word has
+    been read.
+
+    Parameters
+    ----------
+    cfg : HWConfig
+        The configuration, ``operand == "activation"``.
+
+    Attributes
+    ----------
+    w : In(stream.Signature(weight_layout(cfg)))
+        Mask and weight records; ``last`` marks the last record of a column.
+    a : In(stream.Signature(act_layout(cfg)))
+        Activation banks with the token's scale codes; ``last`` marks the last bank of a
+        token, ``user`` (sampled with ``last``) the last token of the tile.
+    r : Out(stream.Signature(result_layout(cfg)))
+        One result per token, in token order.
+    status : Out(4)
+        Sticky error bits: 0 ``err_weight`` (mask popcount ≠ k, or weight code
+        ``-2^(wb-1)``), 1 ``err_tile_len``, 2 ``err_token_len``, 3 ``err_act_code``.
+        Cleared only by reset.
+
+    Raises
+    ------
+    TypeError
+        If ``cfg`` is not an :class:`~sqhw.format.HWConfig`.
+    ValueError
+        If ``cfg.operand`` is not ``"activation"``.
+    """
+
+    def __init__(self, cfg):
+        if not isinstance(cfg, HWConfig):
+            self._MustUse__silence = True  # not built: do not warn that it was never used
+            raise TypeError(f"cfg must be an HWConfig, not {cfg!r}")
+        if not cfg.is_act_mode:
+            self._MustUse__silence = True
+            raise ValueError(f"cfg.operand must be 'activation' for ActArray, not "
+                             f"{cfg.operand!r}; use MacArray in weight mode")
+        self._cfg = cfg
+        super().__init__({
+            "w": In(stream.Signature(weight_layout(cfg))),
+            "a": In(stream.Signature(act_layout(cfg))),
+            "r": Out(stream.Signature(result_layout(cfg))),
+            "status": Out(4),
+        })
+
+    @property
+    def cfg(self) -> HWConfig:
+        return self._cfg
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._cfg
+        fmt = cfg.fmt
+        R, b, k, nb_max = cfg.rows, fmt.bank_size, fmt.k, cfg.nb_max
+        wb = cfg.weight_bits
+        wlayout = data.ArrayLayout(signed(wb), b)
+
+        err_weight = Signal()
+        err_tile_len = Signal()
+        err_token_len = Signal()
+        err_act_code = Signal()
+        m.d.comb += self.status.eq(Cat(err_weight, err_tile_len, err_token_len, err_act_code))
+
+        tiles = TileBuffers(m, nb_max)
+        in_reset = ResetSignal()
+
+        # ---- weight path, stage 0: column 0 = mask, columns 1..R = rows ---------------------
+        s1 = tiles.load(self.w, R + 1, cfg.weight_data_bits, in_reset)
+
+        # ---- weight path, stage 1: check the record, write its memory -----------------------
+        is_mask = Signal()
+        m.d.comb += is_mask.eq(s1.row == 0)
+        mask_word = s1.data[:b]
+        wrow = data.View(wlayout, s1.data[:b * wb])
+        popcount = tree_sum(mask_word[i] for i in range(b))
+        bad_mask = popcount != k
+        bad_code = Cat(*(wrow[i] == -(1 << (wb - 1)) for i in range(b))).any()
+        malformed = Signal()
+        m.d.comb += malformed.eq(Mux(is_mask, bad_mask, bad_code))
+        tiles.commit(s1, malformed, err_weight, err_tile_len)
+
+        mask_mem = Memory(shape=unsigned(b), depth=2 * nb_max, init=[])
+        m.submodules.maskmem = mask_mem
+        mwp = mask_mem.write_port()
+        mrp = mask_mem.read_port(domain="sync")
+
+        # ---- compute path, stage C1: accept a bank, read its mask word ---------------------
+        adv = Signal()                        # global enable of the compute pipeline
+        r_valid = Signal()                    # the result register holds a result
+        m.d.comb += adv.eq(~r_valid | self.r.ready)
+        tok = tiles.tokens(self.a, adv, in_reset)
+        m.d.comb += [
+            mwp.addr.eq(s1.addr),
+            mwp.data.eq(mask_word),
+            mwp.en.eq(s1.valid & s1.we & is_mask),
+            mrp.addr.eq(tok.rd_addr),
+            mrp.en.eq(adv),
+        ]
+
+        act_r = Signal(data.ArrayLayout(signed(cfg.act_bits), b))
+        sh1 = Signal(fmt.scale_bits)
+        sl1 = Signal(fmt.scale_bits)
+        c_valid = Signal()
+        c_first = Signal()
+        c_last = Signal()
+        c_err = Signal()
+        c_quiet = Signal()                    # bad tile or beat beyond it: no err_act_code
+        c_addr = Signal(range(2 * nb_max))    # the bank's address: weight rows read in C1
+        with m.If(adv):
+            m.d.sync += [
+                act_r.eq(self.a.payload.data),
+                c_valid.eq(tok.a_acc),
+                c_first.eq(tok.first),
+                c_last.eq(self.a.payload.last),
+                c_err.eq(tok.cur_bad | tok.len_bad),
+                c_quiet.eq(tok.cur_bad | tok.over),
+                c_addr.eq(tok.rd_addr),
+            ]
+            if fmt.has_high:
+                m.d.sync += sh1.eq(self.a.payload.scale_high)
+            if fmt.has_low_scale:
+                m.d.sync += sl1.eq(self.a.payload.scale_low)
+        # The weight rows of the tile's last beat are read one cycle after the beat is
+        # accepted (in C1, with the pipeline's enable): the buffer is freed only then.
+        tiles.token_end(self.a, tok, err_token_len, release=adv)
+
+        # ---- stage C2: select and gather, register the lanes -------------------------------
+        m.submodules.gather = gather = SelectGather(fmt, cfg.act_bits)
+        m.d.comb += [gather.act.eq(act_r), gather.mask.eq(mrp.data)]
+        tok_err = Signal()                    # a code error earlier in this token
+        tok_err_next = Signal()
+        m.d.comb += tok_err_next.eq(Mux(c_first, 0, tok_err) | gather.code_error)
+        with m.If(adv & c_valid):
+            m.d.sync += tok_err.eq(tok_err_next)
+            # Only codes checked against this tile's own mask set the status bit: in a bad
+            # tile or past its last bank the mask word is not this token's.
+            with m.If(gather.code_error & ~c_quiet):
+                m.d.sync += err_act_code.eq(1)
+
+        high2 = Signal(data.ArrayLayout(signed(fmt.high_bits), k)) if fmt.has_high else None
+        low2 = (Signal(data.ArrayLayout(signed(fmt.low_bits), b - k))
+                if fmt.has_low_scale else None)
+        sh2 = Signal(fmt.scale_bits)
+        sl2 = Signal(fmt.scale_bits)
+        v2 = Signal()
+        first2 = Signal()
+        last2 = Signal()
+        err2 = Signal()
+        with m.If(adv):
+            m.d.sync += [
+                v2.eq(c_valid),
+                first2.eq(c_first),
+                last2.eq(c_last),
+                err2.eq(c_err | tok_err_next | gather.malformed),
+                sh2.eq(sh1),
+                sl2.eq(sl1),
+            ]
+            # Out-of-range codes are cut to the lane width here; such a token is an error.
+            if fmt.has_high:
+                m.d.sync += [high2[t].eq(gather.high[t]) for t in range(k)]
+            if fmt.has_low_scale:
+                m.d.sync += [low2[u].eq(gather.low[u]) for u in range(b - k)]
+
+        # ---- rows, their weight memories, and the error tag pipeline -----------------------
+        rows = []
+        for r in range(R):
+            mem = Memory(shape=wlayout, depth=2 * nb_max, init=[])
+            m.submodules[f"wmem{r}"] = mem
+            wp = mem.write_port()
+            rp = mem.read_port(domain="sync")
+            m.d.comb += [
+                wp.addr.eq(s1.addr),
+                wp.data.eq(wrow),
+                wp.en.eq(s1.valid & s1.we & (s1.row == r + 1)),
+                rp.addr.eq(c_addr),
+                rp.en.eq(adv),
+            ]
+            row = ActRow(fmt, wb, cfg.k_max, acc_bits=cfg.acc_bits)
+            m.submodules[f"row{r}"] = row
+            m.d.comb += [
+                row.en.eq(adv),
+                row.valid.eq(v2),
+                row.first.eq(first2),
+                row.last.eq(last2),
+                row.w.eq(rp.data),
+            ]
+            if fmt.has_high:
+                m.d.comb += [row.high.eq(high2), row.scale_high.eq(sh2)]
+            if fmt.has_low_scale:
+                m.d.comb += [row.low.eq(low2), row.scale_low.eq(sl2)]
+            rows.append(row)
+
+        tag = err2
+        for i in range(ActRow.LATENCY):
+            nxt = Signal(name=f"err_tag{i + 1}")
+            with m.If(adv):
+                m.d.sync += nxt.eq(tag)
+            tag = nxt
+        m.d.comb += [
+            r_valid.eq(rows[0].o_valid),
+            self.r.valid.eq(r_valid & ~in_reset),
+            self.r.payload.user.eq(tag),
+        ]
+        for r in range(R):
+            m.d.comb += self.r.payload.data[r].eq(Mux(tag, 0, rows[r].result))
+        return m

@@ -1,0 +1,196 @@
+"""The tile protocol shared by both arrays: two tile buffers, the weight-stream loader and the
+token bookkeeping (datasheet §7-§8).
+
+:class:`~.array.MacArray` (weight mode) and :class:`~.actarray.ActArray` (activation mode)
+differ only in what a weight record holds and how a bank is computed; how records fill the
+two tile buffers, how a tile's length is checked and marked bad, and how tokens walk a
+loaded tile and free it are the same, and live here. These are plain helpers that add
+logic to the caller's :class:`~amaranth.hdl.Module` (not components), so the caller's
+signal names and the emitted Verilog stay what they were before they were factored out.
+"""
+
+from types import SimpleNamespace
+
+from amaranth.hdl import Mux, Signal
+
+__all__ = ["TileBuffers"]
+
+
+class TileBuffers:
+    """The two tile buffers' flags and the logic that loads and frees them.
+
+    Per buffer ``i``: ``full[i]`` (loaded, not yet consumed), ``bad[i]`` (an error while
+    loading: every token run on it gives an error result), ``nbl[i]`` (its last bank index,
+    ``nb - 1``). A tile is ``ncols`` columns of ``nb`` records each, ``last`` on the last
+    record of a column; column 0 fixes ``nb``.
+
+    Parameters
+    ----------
+    m : Module
+        The caller's module; logic is added to it.
+    nb_max : int
+        Largest number of banks of a tile (the depth of one buffer).
+    """
+
+    def __init__(self, m, nb_max: int):
+        self.m = m
+        self.nb_max = nb_max
+        self.full = [Signal(name=f"full{i}") for i in range(2)]
+        self.bad = [Signal(name=f"bad{i}") for i in range(2)]
+        self.nbl = [Signal(range(nb_max), name=f"nbl{i}") for i in range(2)]
+        self.set_full = [Signal(name=f"set_full{i}") for i in range(2)]
+        self.clr_full = [Signal(name=f"clr_full{i}") for i in range(2)]
+        for i in range(2):
+            with m.If(self.set_full[i]):
+                m.d.sync += self.full[i].eq(1)
+            with m.Elif(self.clr_full[i]):
+                m.d.sync += self.full[i].eq(0)
+
+    def load(self, w, ncols: int, data_bits: int, in_reset):
+        """Weight path, stage 0: accept a record on stream ``w`` (payload ``data``,
+        ``last``), count columns and banks, check the column lengths, and register the
+        record with where it goes (stage 1).
+
+        Returns a namespace of the stage-1 registers: ``valid``, ``data``, ``row`` (the
+        column), ``addr`` (buffer base + bank), ``we`` (write: the bank is within
+        ``nb_max``), ``len_err``, ``start`` (first record of a tile), ``end`` (last record
+        of a tile), ``buf``, ``nbl``.
+        """
+        m, nb_max, full = self.m, self.nb_max, self.full
+        R = ncols
+        wbuf = Signal()                       # buffer being loaded
+        col = Signal(range(R))
+        bank = Signal(range(nb_max + 1))      # saturates at nb_max (= too many records)
+        nbl_load = Signal(range(nb_max))      # nb - 1 of the tile being loaded (column 0)
+        bank_clamped = Signal(range(nb_max))
+        m.d.comb += bank_clamped.eq(Mux(bank >= nb_max, nb_max - 1, bank))
+        # No handshake completes while rst is high (the state is being reset anyway).
+        m.d.comb += w.ready.eq(~Mux(wbuf, full[1], full[0]) & ~in_reset)
+        w_acc = Signal()
+        m.d.comb += w_acc.eq(w.valid & w.ready)
+        w_last = w.payload.last
+
+        len_err = Signal()
+        m.d.comb += len_err.eq((bank >= nb_max) | ((col != 0) & (
+            (bank > nbl_load) | (w_last & (bank != nbl_load)))))
+        tile_end = Signal()
+        m.d.comb += tile_end.eq(w_last & (col == R - 1))
+
+        s1_valid = Signal()
+        s1_data = Signal(data_bits)
+        s1_row = Signal(range(R))
+        s1_addr = Signal(range(2 * nb_max))
+        s1_we = Signal()
+        s1_len_err = Signal()
+        s1_start = Signal()
+        s1_end = Signal()
+        s1_buf = Signal()
+        s1_nbl = Signal(range(nb_max))
+
+        m.d.sync += s1_valid.eq(w_acc)
+        with m.If(w_acc):
+            m.d.sync += [
+                s1_data.eq(w.payload.data),
+                s1_row.eq(col),
+                s1_addr.eq(Mux(wbuf, nb_max, 0) + bank_clamped),
+                s1_we.eq(bank < nb_max),
+                s1_len_err.eq(len_err),
+                s1_start.eq((col == 0) & (bank == 0)),
+                s1_end.eq(tile_end),
+                s1_buf.eq(wbuf),
+                s1_nbl.eq(Mux(col == 0, bank_clamped, nbl_load)),
+            ]
+            with m.If(w_last):
+                m.d.sync += bank.eq(0)
+                with m.If(col == 0):
+                    m.d.sync += nbl_load.eq(bank_clamped)
+                with m.If(col == R - 1):
+                    m.d.sync += [col.eq(0), wbuf.eq(~wbuf)]
+                with m.Else():
+                    m.d.sync += col.eq(col + 1)
+            with m.Elif(bank < nb_max):
+                m.d.sync += bank.eq(bank + 1)
+        return SimpleNamespace(valid=s1_valid, data=s1_data, row=s1_row, addr=s1_addr,
+                               we=s1_we, len_err=s1_len_err, start=s1_start, end=s1_end,
+                               buf=s1_buf, nbl=s1_nbl)
+
+    def commit(self, s1, malformed, err_weight, err_tile_len):
+        """Weight path, stage 1: fold this record's errors into the tile's ``bad`` flag, set
+        the sticky ``err_weight`` (``malformed``) / ``err_tile_len`` bits, and mark the
+        buffer loaded after its last record."""
+        m = self.m
+        bad_acc = Signal()
+        bad_next = Signal()
+        m.d.comb += bad_next.eq(Mux(s1.start, 0, bad_acc) | malformed | s1.len_err)
+        with m.If(s1.valid):
+            m.d.sync += bad_acc.eq(bad_next)
+            with m.If(malformed):
+                m.d.sync += err_weight.eq(1)
+            with m.If(s1.len_err):
+                m.d.sync += err_tile_len.eq(1)
+            with m.If(s1.end):
+                for i in range(2):
+                    with m.If(s1.buf == i):
+                        m.d.comb += self.set_full[i].eq(1)
+                        m.d.sync += [self.bad[i].eq(bad_next), self.nbl[i].eq(s1.nbl)]
+
+    def tokens(self, a, adv, in_reset):
+        """Compute path, accept side: ``a.ready``, the beat counter and the buffer the tokens
+        run on. Call :meth:`token_end` after the caller's stage-1 registers.
+
+        Returns a namespace: ``a_acc`` (a beat accepted), ``rd_addr`` (its bank's address in
+        the buffer), ``first`` (first beat of a token), ``len_bad`` (a ``last`` beat here
+        ends a token of the wrong length), ``over`` (the beat is beyond the tile's length:
+        its bank holds no data of this tile), ``cur_bad`` (the tile is bad), ``cbuf``, ``beat``.
+        """
+        m, nb_max, full, bad, nbl = self.m, self.nb_max, self.full, self.bad, self.nbl
+        cbuf = Signal()                       # buffer the tokens run on (oldest loaded)
+        beat = Signal(range(nb_max + 1))      # saturates at nb_max (= too many beats)
+        cur_full = Mux(cbuf, full[1], full[0])
+        cur_bad = Mux(cbuf, bad[1], bad[0])
+        cur_nbl = Mux(cbuf, nbl[1], nbl[0])
+        m.d.comb += a.ready.eq(adv & cur_full & ~in_reset)
+        a_acc = Signal()
+        m.d.comb += a_acc.eq(a.valid & a.ready)
+        beat_clamped = Mux(beat >= nb_max, nb_max - 1, beat)
+        rd_addr = Signal(range(2 * nb_max))
+        m.d.comb += rd_addr.eq(Mux(cbuf, nb_max, 0) + beat_clamped)
+        len_bad = Signal()
+        m.d.comb += len_bad.eq(beat != cur_nbl)
+        return SimpleNamespace(a_acc=a_acc, rd_addr=rd_addr, first=beat == 0, len_bad=len_bad,
+                               over=beat > cur_nbl, cur_bad=cur_bad, cbuf=cbuf, beat=beat)
+
+    def token_end(self, a, tok, err_token_len, release=None):
+        """Compute path: count the beats of a token; at its ``last`` beat flag a wrong
+        length (sticky ``err_token_len``) and, at the tile's last token (``user``), switch to
+        the other buffer and free this one.
+
+        ``release``: ``None`` frees the buffer at once (the weights were read with the
+        beat); otherwise a signal that is high in the cycles the last beat's weights are
+        read from the buffer later in the pipeline: the buffer is freed in the first such
+        cycle (no new tile can overwrite a bank before it has been read).
+        """
+        m, nb_max = self.m, self.nb_max
+        cbuf, beat = tok.cbuf, tok.beat
+        pend = None
+        if release is not None:
+            pend = [Signal(name=f"free_pend{i}") for i in range(2)]
+            for i in range(2):
+                with m.If(pend[i] & release):
+                    m.d.comb += self.clr_full[i].eq(1)
+                    m.d.sync += pend[i].eq(0)
+        with m.If(tok.a_acc):
+            with m.If(a.payload.last):
+                m.d.sync += beat.eq(0)
+                with m.If(tok.len_bad):
+                    m.d.sync += err_token_len.eq(1)
+                with m.If(a.payload.user):
+                    m.d.sync += cbuf.eq(~cbuf)
+                    for i in range(2):
+                        with m.If(cbuf == i):
+                            if pend is None:
+                                m.d.comb += self.clr_full[i].eq(1)
+                            else:
+                                m.d.sync += pend[i].eq(1)
+            with m.Elif(beat < nb_max):
+                m.d.sync += beat.eq(beat + 1)
