@@ -20,6 +20,7 @@ from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Modul
 from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
 
+from ..host.protocol import check_config
 from .link import DEFAULT_TIMEOUT_BITS, LinkTop
 
 __all__ = ["Board", "BOARDS", "ecp5_pll", "ice40_pll", "BoardTop"]
@@ -166,6 +167,7 @@ class BoardTop(Elaboratable):
     """
 
     def __init__(self, board, cfg, freq_hz, baud, *, timeout_bits=DEFAULT_TIMEOUT_BITS):
+        check_config(cfg)                     # before any tool runs
         self.board = board
         self.cfg = cfg
         self.pll_params, self.f_core_hz = board.pll(freq_hz)

@@ -27,7 +27,7 @@ __all__ = [
     "SYNC", "CRC", "T_WEIGHTS", "T_ACTS", "T_STATUS", "T_ACK", "T_ERROR", "T_RESULT",
     "T_STATUS_REPLY", "HOST_TYPES", "DEVICE_TYPES", "ERR_CRC", "ERR_TIMEOUT", "ERR_LENGTH",
     "ERR_TYPE", "ERROR_NAMES", "F_LAST", "F_USER", "F_ERROR", "DEFAULT_MAX_PAYLOAD",
-    "Frame", "LinkError", "encode", "Decoder", "beat_sizes", "weight_frames",
+    "Frame", "LinkError", "encode", "Decoder", "check_config", "beat_sizes", "weight_frames",
     "activation_frames", "Result", "decode_result", "Status", "decode_status",
     "digest_bytes", "job_exchange", "is_reply", "pack_bank",
 ]
@@ -137,9 +137,25 @@ class Decoder:
 
 # -- the core's beats -----------------------------------------------------------------------
 
+def check_config(cfg) -> None:
+    """Raise ValueError if the protocol cannot carry ``cfg``'s core: it speaks the weight
+    mode's payloads (``pack`` images, R columns of SQ records) only."""
+    if cfg.is_act_mode:
+        raise ValueError("the UART host link carries weight-mode cores only; the "
+                         "activation-mode core (datasheet §10) has no board link yet: "
+                         "generate its RTL with python -m sqhw.gen --operand activation")
+
+
 def beat_sizes(cfg) -> dict[str, int]:
     """Bytes of one beat's data for ``cfg`` (an :class:`~sqhw.format.HWConfig`):
-    ``weights`` (record_bytes), ``acts`` (ceil(b·a/8)), ``result`` (ceil(R·acc/8))."""
+    ``weights`` (record_bytes), ``acts`` (ceil(b·a/8)), ``result`` (ceil(R·acc/8)).
+
+    Raises
+    ------
+    ValueError
+        If the protocol cannot carry ``cfg`` (:func:`check_config`).
+    """
+    check_config(cfg)
     return {"weights": cfg.weight_data_bits // 8, "acts": cfg.act_data_bits // 8,
             "result": cfg.result_data_bits // 8}
 

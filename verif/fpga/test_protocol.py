@@ -88,3 +88,20 @@ def test_pll_dividers():
     assert f == 50e6 and 400 <= 25 / p["CLKI_DIV"] * p["CLKFB_DIV"] * p["CLKOP_DIV"] <= 800
     with pytest.raises(ValueError, match="cannot make"):
         ice40_pll(12e6, 1e6)
+
+
+def test_link_refuses_activation_mode(capsys, tmp_path):
+    """The host link speaks weight-mode payloads only: an activation-mode core is refused
+    before any tool runs, and nothing is written."""
+    cfg = HWConfig(fmt=SQFormat(), rows=2, k_max=32, operand="activation", weight_bits=4,
+                   acc_bits=24)
+    with pytest.raises(ValueError, match="weight-mode cores only"):
+        P.beat_sizes(cfg)
+    from sqhw.fpga.cli import main
+    out = tmp_path / "fpga"
+    with pytest.raises(SystemExit) as e:
+        main(["build", "--board", "icebreaker", "--rows", "1", "--k-max", "32",
+              "--operand", "activation", "--weight-bits", "4", "--out", str(out)])
+    assert e.value.code == 2
+    assert "weight-mode cores only" in capsys.readouterr().err
+    assert not out.exists()
