@@ -1,7 +1,8 @@
 """Frozen golden vectors: ``python -m verif.golden_vectors`` (re)writes ``golden/``.
 
-For each configuration of :data:`VECTORS`, one ``.npz`` holds a packed weight image, the
-activations and the results ``sqhw.golden.hw_matmul`` gave when the file was written:
+Weight mode: for each configuration of :data:`VECTORS`, one ``.npz`` holds a packed weight
+image, the activations and the results ``sqhw.golden.hw_matmul`` gave when the file was
+written:
 
 - ``image``    uint8 [bytes]: the memory image (datasheet §4) of W[K, N], N = 2·rows
   (two tiles of R columns), K = k_max;
@@ -9,14 +10,32 @@ activations and the results ``sqhw.golden.hw_matmul`` gave when the file was wri
 - ``expected`` int64 [M, N]: the integer results (datasheet §6);
 - ``config``   the HWConfig as canonical JSON (a 0-d unicode array).
 
+Activation mode (``operand="activation"``, datasheet §10): for each configuration of
+:data:`ACT_VECTORS`, one ``.npz`` holds what an exact replay needs, K = k_max, N = 2·rows:
+
+- ``mask``        bool [K]: the static activation mask (``calibrate_activation_mask``);
+- ``w``           int8 [K, N]: dense INT(weight_bits) weight codes, natural channel order;
+- ``col_scale``   float32 [N]: the weights' column scales (host side only);
+- ``image``       uint8: the weight stream as the RTL takes it (:func:`act_weight_image`):
+  per tile of R columns, the mask column then R columns of reordered weight records;
+- ``x``           int16 [M, K]: activation codes, natural channel order;
+- ``scale_high``, ``scale_low`` int16 [M, K/b]: per-token, per-bank scale codes;
+- ``token_scale`` float32 [M]: the per-token float scale (host side only);
+- ``tokens``      uint8 [M, K/b · beat bytes]: every token's activation beats
+  (:func:`act_token_image`);
+- ``expected``    int64 [M, N]: the integer results of ``hw_matmul_act``;
+- ``config``      the HWConfig as canonical JSON.
+
 ``golden/MANIFEST.json`` lists every file with its configuration, digest, shapes, seed,
-sha256 and the sqhw / torch / numpy versions that wrote it. The ``.npz`` files are written
-with a fixed zip timestamp, so regenerating with unchanged code gives identical bytes.
+sha256 and the sqhw / torch / numpy versions that wrote it (weight mode under ``vectors``,
+activation mode under ``act_vectors``). The ``.npz`` files are written with a fixed zip
+timestamp, so regenerating with unchanged code gives identical bytes.
 
 ``verif/top/test_golden_vectors.py`` checks that the files match the manifest and that the
-current golden model still reproduces them (model drift); the cocotb test
-``frozen_vectors`` in ``verif/top/test_top.py`` replays them on the RTL of every matrix
-configuration with the same digest.
+current golden model still reproduces them (model drift); the cocotb tests
+``frozen_vectors`` in ``verif/top/test_top.py`` and ``act_frozen_vectors`` in
+``verif/top/test_top_act.py`` replay them on the RTL of every matrix configuration with
+the same digest.
 
 Usage::
 
@@ -33,7 +52,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-__all__ = ["VECTORS", "SEED", "GOLDEN_DIR", "generate", "check", "load_vector", "main"]
+__all__ = ["VECTORS", "ACT_VECTORS", "SEED", "GOLDEN_DIR", "generate", "check", "load_vector",
+           "load_act_vector", "act_weight_image", "act_token_image", "main"]
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden"
 SEED = 20250601
@@ -53,6 +73,20 @@ VECTORS: dict[str, tuple[dict, int]] = {
     "r4-b16-int8": ({"fmt": {"bank_size": 16, "sparsity": 1.0, "high_bits": 8, "low_bits": 8,
                              "scale_bits": 8}, "rows": 4, "act_bits": 8, "k_max": 64,
                      "acc_bits": 32}, 5),
+}
+
+#: name → (HWConfig as a dict, M), activation mode. The two configurations of the default
+#: activation-mode matrix (verif/top/test_top_act.py::CONFIGS), so the RTL replays them there
+#: (cocotb test ``act_frozen_vectors``) with the build that regression already makes.
+ACT_VECTORS: dict[str, tuple[dict, int]] = {
+    "act-r4-b16-k2-8_4-w4": ({"fmt": {"bank_size": 16, "sparsity": 0.875, "high_bits": 8,
+                                      "low_bits": 4, "scale_bits": 8}, "rows": 4,
+                              "act_bits": 8, "k_max": 64, "acc_bits": 24,
+                              "operand": "activation", "weight_bits": 4}, 5),
+    "act-r3-b8-k4-8_2-w8": ({"fmt": {"bank_size": 8, "sparsity": 0.5, "high_bits": 8,
+                                     "low_bits": 2, "scale_bits": 8}, "rows": 3,
+                             "act_bits": 8, "k_max": 32, "acc_bits": 32,
+                             "operand": "activation", "weight_bits": 8}, 6),
 }
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
@@ -96,8 +130,7 @@ def _make(name: str, cfg_dict: dict, M: int, seed: int) -> tuple[dict, dict]:
     assert cfg.to_dict() == cfg_dict, f"{name}: config dict is not canonical"
     K, N = cfg.k_max, 2 * cfg.rows
     # One generator per file, seeded from the global seed and the name (stable).
-    sub = int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little")
-    g = torch.Generator().manual_seed(sub & (2**62 - 1))
+    g = _generator(seed, name)
     sq = random_sqtensor(cfg.fmt, K, N, generator=g)
     lo, hi = -(1 << (cfg.act_bits - 1)), (1 << (cfg.act_bits - 1)) - 1
     x = torch.randint(lo, hi + 1, (M, K), generator=g)
@@ -115,6 +148,136 @@ def _make(name: str, cfg_dict: dict, M: int, seed: int) -> tuple[dict, dict]:
     return arrays, entry
 
 
+def _generator(seed: int, name: str):
+    import torch
+    sub = int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little")
+    return torch.Generator().manual_seed(sub & (2**62 - 1))
+
+
+def act_weight_image(cfg, mask, w) -> bytes:
+    """The activation-mode weight stream of W[K, N] (datasheet §10.3), N a multiple of
+    ``rows``: per tile of R columns, column 0 = the K/b mask words (bit i of record j set
+    when channel j·b + i is high), then for each of the R columns its K/b records of b
+    **reordered** codes (``w[reorder_permutation(mask)]``), code p at bits
+    [p·wb, (p+1)·wb); every record ``weight_data_bits/8`` bytes, little-endian."""
+    import torch
+
+    from sqhw.golden import reorder_permutation
+    mask = torch.as_tensor(mask, dtype=torch.bool)
+    w = torch.as_tensor(w).to(torch.int64)
+    b, R, wb = cfg.fmt.bank_size, cfg.rows, cfg.weight_bits
+    K, N = w.shape
+    assert mask.shape == (K,) and K % b == 0 and N % R == 0
+    nbytes, nb, wmask = cfg.weight_data_bits // 8, K // b, (1 << wb) - 1
+    bits = mask.tolist()
+    mask_recs = b"".join(sum(1 << i for i in range(b) if bits[j * b + i])
+                         .to_bytes(nbytes, "little") for j in range(nb))
+    wr = w[reorder_permutation(mask, cfg.fmt)].T.tolist()      # [N][K], reordered
+    out = bytearray()
+    for t in range(N // R):
+        out += mask_recs
+        for n in range(t * R, (t + 1) * R):
+            for j in range(nb):
+                word = sum((v & wmask) << (p * wb) for p, v in enumerate(wr[n][j * b:(j + 1) * b]))
+                out += word.to_bytes(nbytes, "little")
+    return bytes(out)
+
+
+def act_token_image(cfg, codes, scale_high, scale_low):
+    """uint8 [M, K/b · beat bytes]: every token's activation beats (datasheet §10.4), bank j
+    at bytes [j·L, (j+1)·L), L = ``act_data_bits/8``: the b codes of the bank in natural
+    order (a bits each, two's complement), then the bank's high scale code (k > 0) and low
+    scale code (l > 0), sb bits each, zero padding to the byte."""
+    import numpy as np
+    import torch
+    fmt = cfg.fmt
+    b, a, sb = fmt.bank_size, cfg.act_bits, fmt.scale_bits
+    codes = torch.as_tensor(codes).to(torch.int64).tolist()
+    sh = torch.as_tensor(scale_high).to(torch.int64).tolist()
+    sl = torch.as_tensor(scale_low).to(torch.int64).tolist()
+    lanes, amask = cfg.act_data_bits // 8, (1 << a) - 1
+    rows = []
+    for m, row in enumerate(codes):
+        data = bytearray()
+        for j in range(len(row) // b):
+            word = sum((v & amask) << (i * a) for i, v in enumerate(row[j * b:(j + 1) * b]))
+            pos = b * a
+            if fmt.has_high:
+                word |= sh[m][j] << pos
+                pos += sb
+            if fmt.has_low_scale:
+                word |= sl[m][j] << pos
+            data += word.to_bytes(lanes, "little")
+        rows.append(np.frombuffer(bytes(data), dtype=np.uint8))
+    return np.stack(rows)
+
+
+def _make_act(name: str, cfg_dict: dict, M: int, seed: int) -> tuple[dict, dict]:
+    import numpy as np
+    import torch
+
+    from sqhw.format import HWConfig
+    from sqhw.golden import (
+        SQActivation,
+        calibrate_activation_mask,
+        hw_matmul_act,
+        quantize_activation_sq,
+        quantize_weight_dense,
+    )
+    cfg = HWConfig.from_dict(cfg_dict)
+    assert cfg.is_act_mode, f"{name}: not an activation-mode configuration"
+    assert cfg.to_dict() == cfg_dict, f"{name}: config dict is not canonical"
+    fmt = cfg.fmt
+    b, K, N = fmt.bank_size, cfg.k_max, 2 * cfg.rows
+    nb = K // b
+    g = _generator(seed, name)
+    # Calibration data with a few outlier channels; the mask is the calibrated one.
+    chan = torch.exp(torch.randn(K, generator=g) * 1.5)
+    w_f = torch.randn(K, N, generator=g)
+    x_cal = torch.randn(32, K, generator=g) * chan
+    mask = calibrate_activation_mask(x_cal, w_f, fmt).mask
+    weight = quantize_weight_dense(w_f, cfg.weight_bits)
+    wcodes = weight.codes.clone()
+    wcodes[:, 0] = -weight.qmax                 # column 0 at the extreme code
+    wcodes[::2, 1] = weight.qmax                # column 1: +max on every other row
+    weight = type(weight)(codes=wcodes, col_scale=weight.col_scale, bits=weight.bits)
+    # Tokens 2..M-1: heavy-tailed activations, dynamically quantized with the static mask;
+    # the last token has an all-zero first bank (scale codes 0).
+    x_f = torch.randn(M, K, generator=g) * torch.rand(M, K, generator=g).pow(4) * chan * 4
+    x_f[M - 1, :b] = 0.0
+    act = quantize_activation_sq(x_f, mask, fmt)
+    codes = act.codes.clone()
+    sh, sl, ts = act.scale_high.clone(), act.scale_low.clone(), act.token_scale.clone()
+    top_h = fmt.scale_max if fmt.has_high else 0
+    top_l = fmt.scale_max if fmt.has_low_scale else 0
+    # Token 0: every code at -max of its group, every scale code at max (with column 0:
+    # a result near +bound). Token 1: +max on every other channel, 0 elsewhere.
+    codes[0] = torch.where(mask, -fmt.high_max, -fmt.low_max).to(codes.dtype)
+    codes[1] = 0
+    codes[1, ::2] = torch.where(mask[::2], fmt.high_max, fmt.low_max).to(codes.dtype)
+    sh[:2], sl[:2], ts[:2] = top_h, top_l, 1.0
+    act = SQActivation(codes=codes, scale_high=sh, scale_low=sl, token_scale=ts, mask=mask,
+                       fmt=fmt)
+    y = hw_matmul_act(act, weight, cfg.acc_bits)
+    arrays = {
+        "mask": mask.numpy().astype(np.bool_),
+        "w": weight.codes.numpy().astype(np.int8),
+        "col_scale": weight.col_scale.numpy().astype(np.float32),
+        "image": np.frombuffer(act_weight_image(cfg, mask, weight.codes), dtype=np.uint8),
+        "x": codes.numpy().astype(np.int16),
+        "scale_high": sh.numpy().astype(np.int16),
+        "scale_low": sl.numpy().astype(np.int16),
+        "token_scale": ts.numpy().astype(np.float32),
+        "tokens": act_token_image(cfg, codes, sh, sl),
+        "expected": y.numpy().astype(np.int64),
+        "config": np.array(json.dumps(cfg_dict, sort_keys=True)),
+    }
+    entry = {"name": name, "file": f"{name}.npz", "config": cfg_dict, "digest": cfg.digest(),
+             "format": fmt.name, "operand": "activation", "weight_bits": cfg.weight_bits,
+             "K": K, "N": N, "M": M, "tiles": N // cfg.rows, "nb": nb}
+    return arrays, entry
+
+
 def generate(out_dir: Path = GOLDEN_DIR, seed: int = SEED) -> dict:
     """Write every vector file and ``MANIFEST.json`` into ``out_dir`` (atomically: a
     temporary folder is filled, then its files are moved in). Returns the manifest."""
@@ -125,6 +288,7 @@ def generate(out_dir: Path = GOLDEN_DIR, seed: int = SEED) -> dict:
         "seed": seed,
         "versions": _versions(),
         "vectors": [],
+        "act_vectors": [],
     }
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         tmp = Path(tmp)
@@ -133,6 +297,11 @@ def generate(out_dir: Path = GOLDEN_DIR, seed: int = SEED) -> dict:
             _savez_deterministic(tmp / entry["file"], arrays)
             entry["sha256"] = _sha256(tmp / entry["file"])
             manifest["vectors"].append(entry)
+        for name, (cfg_dict, M) in ACT_VECTORS.items():
+            arrays, entry = _make_act(name, cfg_dict, M, seed)
+            _savez_deterministic(tmp / entry["file"], arrays)
+            entry["sha256"] = _sha256(tmp / entry["file"])
+            manifest["act_vectors"].append(entry)
         (tmp / "MANIFEST.json").write_text(json.dumps(manifest, indent=1) + "\n")
         for f in sorted(tmp.iterdir()):
             f.replace(out_dir / f.name)
@@ -147,6 +316,17 @@ def load_vector(entry: dict, golden_dir: Path = GOLDEN_DIR) -> dict:
                 "config": json.loads(str(z["config"]))}
 
 
+def load_act_vector(entry: dict, golden_dir: Path = GOLDEN_DIR) -> dict:
+    """The arrays of one activation-mode manifest entry (numpy; ``image`` as bytes,
+    ``config`` as a dict)."""
+    import numpy as np
+    with np.load(Path(golden_dir) / entry["file"], allow_pickle=False) as z:
+        out = {k: z[k] for k in z.files}
+    out["image"] = out["image"].tobytes()
+    out["config"] = json.loads(str(out["config"]))
+    return out
+
+
 def check(golden_dir: Path = GOLDEN_DIR) -> list[str]:
     """Problems found comparing ``golden_dir`` with its manifest (empty list: all good)."""
     golden_dir = Path(golden_dir)
@@ -155,7 +335,7 @@ def check(golden_dir: Path = GOLDEN_DIR) -> list[str]:
         return [f"no manifest at {path}; run python -m verif.golden_vectors"]
     manifest = json.loads(path.read_text())
     problems = []
-    for e in manifest["vectors"]:
+    for e in manifest["vectors"] + manifest.get("act_vectors", []):
         f = golden_dir / e["file"]
         if not f.is_file():
             problems.append(f"{e['file']}: missing")
@@ -188,7 +368,12 @@ def main(argv=None) -> int:
     for e in manifest["vectors"]:
         print(f"{e['file']}: {e['format']} rows={e['config']['rows']} K={e['K']} N={e['N']} "
               f"M={e['M']} digest {e['digest']} sha256 {e['sha256'][:12]}")
-    print(f"wrote {len(manifest['vectors'])} vector files and MANIFEST.json to {args.out}")
+    for e in manifest["act_vectors"]:
+        print(f"{e['file']}: activation {e['format']} wb={e['weight_bits']} "
+              f"rows={e['config']['rows']} K={e['K']} N={e['N']} M={e['M']} "
+              f"digest {e['digest']} sha256 {e['sha256'][:12]}")
+    n = len(manifest["vectors"]) + len(manifest["act_vectors"])
+    print(f"wrote {n} vector files and MANIFEST.json to {args.out}")
     return 0
 
 

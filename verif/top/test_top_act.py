@@ -9,12 +9,13 @@ natural channel order and the token's scale codes of that bank (datasheet §10).
 testbench packs those bytes itself from the datasheet; ``sqhw.golden`` gives only the test
 data and the expected results.
 
-Tests: random jobs, every stall pattern, extreme codes at K = k_max (the accumulator near
-its bound), mask patterns, single bank / single token, the measured latency, a malformed
-mask (popcount k ± 1), an out-of-range weight code, out-of-range activation codes (high and
-low group), wrong column and token lengths, each followed by an exact job, and a reset
-mid-job followed by an exact job. Functional bins (:data:`verif.coverage.ACT_BINS`) are
-judged per configuration by :func:`test_top_act`.
+Tests: the frozen golden vectors of ``golden/`` (``act_frozen_vectors``: stored stream
+bytes, stored results, no model call), random jobs, every stall pattern, extreme codes at
+K = k_max (the accumulator near its bound), mask patterns, single bank / single token, the
+measured latency, a malformed mask (popcount k ± 1), an out-of-range weight code,
+out-of-range activation codes (high and low group), wrong column and token lengths, each
+followed by an exact job, and a reset mid-job followed by an exact job. Functional bins
+(:data:`verif.coverage.ACT_BINS`) are judged per configuration by :func:`test_top_act`.
 
 Replay: ``cd /work/main && WAVES=1 SEED=<seed> .venv/bin/python -m pytest
 'verif/top/test_top_act.py::test_top_act[<name>]'``.
@@ -312,6 +313,45 @@ class ActJob:
         return out
 
 
+class FrozenActJob(ActJob):
+    """One tile of a frozen activation-mode vector (golden/, ``act_vectors`` of the
+    manifest): the stored weight-stream bytes of the tile (mask column + R weight columns)
+    and the stored token beats, checked against the stored results. No model call."""
+
+    def __init__(self, cfg: HWConfig, tile: bytes, tokens, nb: int, expected):
+        self.cfg, self.nb, self.m = cfg, nb, len(tokens)
+        rec = cfg.weight_data_bits // 8
+        assert len(tile) == (cfg.rows + 1) * nb * rec
+        self.columns = [bytes(tile[c * nb * rec:(c + 1) * nb * rec])
+                        for c in range(cfg.rows + 1)]
+        self.tokens = [bytes(t) for t in tokens]
+        assert all(len(t) == nb * cfg.act_data_bits // 8 for t in self.tokens)
+        self.expected = [[int(v) for v in row] for row in expected]
+        self.tags: set[str] = set()
+        self.bad_tokens: set[int] = set()
+        self.tile_error = False
+        self.short: dict[int, int] = {}
+        self.col_records: dict[int, int] = {}
+        b = cfg.fmt.bank_size
+        self.mask_words = [int.from_bytes(self.columns[0][j * rec:(j + 1) * rec], "little")
+                           & ((1 << b) - 1) for j in range(nb)]
+
+    def weight_frames(self, columns=None):
+        from cocotbext.axi import AxiStreamFrame
+        return [AxiStreamFrame(self.columns[c])
+                for c in (range(self.cfg.rows + 1) if columns is None else columns)]
+
+    def token_frames(self, last_of_tile: bool = True):
+        from cocotbext.axi import AxiStreamFrame
+        lanes = self.cfg.act_data_bits // 8
+        frames = []
+        for m, data in enumerate(self.tokens):
+            last = int(last_of_tile and m == self.m - 1)
+            tuser = [0] * (lanes * (self.nb - 1)) + [last] * lanes
+            frames.append(AxiStreamFrame(data, tuser=tuser))
+        return frames
+
+
 def _make_tb(dut, cfg):
     """The weight-mode TB with this module's collector (``ACT_BINS``)."""
     from verif.coverage import ACT_BINS, Collector
@@ -331,6 +371,39 @@ def _cfg_and_rng():
 
 
 if cocotb is not None:
+    @cocotb.test()
+    async def act_frozen_vectors(dut):
+        """The frozen activation-mode vectors of golden/ for this configuration (by digest):
+        their stored weight-stream and token bytes, tile by tile, give the **stored**
+        results bit for bit (not a fresh model call), one result per token and tile."""
+        import json
+
+        from verif.golden_vectors import load_act_vector
+        cfg, _ = _cfg_and_rng()
+        manifest = json.loads((ROOT / "golden" / "MANIFEST.json").read_text())
+        entries = [e for e in manifest.get("act_vectors", []) if e["digest"] == cfg.digest()]
+        if not entries:
+            return
+        tb = _make_tb(dut, cfg)
+        await tb.reset()
+        R, rec = cfg.rows, cfg.weight_data_bits // 8
+        for e in entries:
+            v = load_act_vector(e, ROOT / "golden")
+            assert v["config"] == cfg.to_dict(), e["file"]
+            nb, N, M, tiles = int(e["nb"]), int(e["N"]), int(e["M"]), int(e["tiles"])
+            assert N == tiles * R and v["expected"].shape == (M, N)
+            tile_bytes = (R + 1) * nb * rec
+            assert len(v["image"]) == tiles * tile_bytes
+            jobs = [FrozenActJob(cfg, v["image"][t * tile_bytes:(t + 1) * tile_bytes],
+                                 v["tokens"], nb, v["expected"][:, t * R:(t + 1) * R])
+                    for t in range(tiles)]
+            before = tb.checked
+            await tb.run_jobs(jobs)
+            assert tb.checked - before == M * tiles, (tb.checked - before, M * tiles)
+            tb.log.info("frozen vectors %s: %d tiles, %d results exact", e["file"], tiles,
+                        tb.checked - before)
+        assert tb.errors_seen == 0 and tb.status() == 0
+
     @cocotb.test()
     async def act_random_jobs(dut):
         """Random tiles back to back (both buffers), no stalls: bit-exact vs hw_matmul_act."""
@@ -545,4 +618,4 @@ if cocotb is not None:
         tb.cover("act:reset:mid_job")
 
 
-__all__ = ["ActJob", "CONFIGS", "LINT_ONLY", "ACT_LATENCY"]
+__all__ = ["ActJob", "FrozenActJob", "CONFIGS", "LINT_ONLY", "ACT_LATENCY"]
