@@ -81,17 +81,15 @@ def config_record(cfg: ReportConfig, results: dict, *, macs: int, workload: Work
         rec["area_row"] = row
         rec["area"] = _array_area(row, cfg.rows)
         rec["klut"] = rec["area"]["lut4"] / 1000
-    if cfg.hw is None:
-        rec["hw"] = {"rows": cfg.rows, "bank_size": cfg.fmt.bank_size,
-                     "macs_per_cycle": cfg.rows * cfg.fmt.bank_size,
-                     "weight_bits": cfg.weight_bits}
-        rec["notes"].append("activation mode: area is R ActRows + one SelectGather; no array "
-                            "in the generator yet (issue D), so no utilization or Fmax")
-        return rec
     hw = cfg.hw
     rec["hw"] = {"digest": hw.digest(), "rows": hw.rows, "bank_size": hw.fmt.bank_size,
                  "macs_per_cycle": hw.rows * hw.fmt.bank_size, "act_bits": hw.act_bits,
                  "acc_bits": hw.acc_bits, "k_max": hw.k_max, "config": hw.to_dict()}
+    if cfg.mode == "activation":
+        rec["notes"].append("activation mode: area is R ActRows + the one shared SelectGather; "
+                            "its schedule is not in the utilization model yet, so no "
+                            "utilization, Fmax or GMAC/s")
+        return rec
     util = schedule_utilization(hw.rows, hw.fmt.bank_size, workload)
     rec["utilization"] = {"value": util, "source": MODEL_NAME,
                           "workload": {"m": workload.m, "k": workload.k, "n": workload.n}}

@@ -148,7 +148,7 @@ def main(argv=None) -> int:
     from .util import Workload
     workload = Workload(*args.workload)
     for c in configs:
-        if c.hw is not None and workload.k % c.fmt.bank_size:
+        if workload.k % c.fmt.bank_size:
             parser.error(f"--workload K = {workload.k} is not a multiple of the bank size "
                          f"{c.fmt.bank_size} of {c.name!r}")
     if (why := _check_out(args.out)) is not None:
@@ -211,7 +211,7 @@ def _run(args, configs, sizes, workload, client) -> int:
                                         n_calib_real, threads))
         if "area" in stages:
             wanted.append(area_task(c))
-        if c.hw is not None and "pnr" in stages:
+        if c.mode == "weight" and "pnr" in stages:
             wanted.append(pnr_task(c, args.out / "pnr"))
         for t in wanted:
             k = (t["stage"], canonical_digest(t["key"]))
@@ -244,7 +244,7 @@ def _run(args, configs, sizes, workload, client) -> int:
         "settings": {
             "configs": [c.name for c in configs], "stages": list(stages),
             "macs_per_cycle": args.macs,
-            "k_max": next((c.hw.k_max for c in configs if c.hw is not None), None),
+            "k_max": configs[0].hw.k_max,
             "n_eval": n_eval_real, "n_calib": n_calib_real,
             "snr_sentences": min(sizes["snr_sentences"], n_eval_real or 1),
             "workload": {"m": workload.m, "k": workload.k, "n": workload.n},

@@ -8,16 +8,18 @@ a static mask, ``docs/activation-mode.md``), ``W<w>A(<SQ format>)``, e.g.
 
 Every weight-mode configuration gets the same array throughput: ``macs`` MACs per cycle,
 that is ``R = macs / b`` rows of one bank (``b`` MACs) per cycle each (datasheet §9). The
-activation mode has no array in the generator yet (issue D): its configurations carry the
-same ``R`` and are costed as ``R`` activation-mode rows (:class:`~sqhw.gateware.actrow.
-ActRow`) plus one shared select-and-gather unit, with no ``HWConfig``, utilization or Fmax.
+activation mode gets the same ``R``: its ``HWConfig`` (``operand="activation"``) is the
+:class:`~sqhw.gateware.actarray.ActArray` that ``python -m sqhw.gen --operand activation``
+emits, costed as ``R`` :class:`~sqhw.gateware.actrow.ActRow` plus its one shared
+select-and-gather unit. Its schedule (``R + 1`` weight columns, latency 5) is not in the
+utilization model yet, so it has no utilization, Fmax or GMAC/s in the report.
 """
 
 import re
 from dataclasses import dataclass
 
 from ..bench.area import K_MAX
-from ..format import HWConfig, SQFormat, min_acc_bits
+from ..format import HWConfig, SQFormat, act_min_acc_bits, min_acc_bits
 
 __all__ = ["ReportConfig", "parse_report_config", "SQ_SWEEP", "BASELINES", "ACT_SWEEP", "ABLATION",
            "DEFAULT_CONFIGS", "SMALL_CONFIGS", "K_MAX"]
@@ -29,11 +31,10 @@ SQ_SWEEP = tuple(f"B{b}-(8/4)-{s}+gptq" for b in (16, 32, 64)
 
 #: Dense and 2:4 baselines. ``2:4-INT8+gptq`` is saliency selection with SparseGPT
 #: compensation; ``2:4-INT8+magnitude`` keeps the two largest of every four.
-BASELINES = ("W8A8", "W6A8", "W4A8", "W4A8+gptq", "W4A4", "2:4-INT8+magnitude",
+BASELINES = ("W8A8", "W6A8", "W6A8+gptq", "W4A8", "W4A8+gptq", "W4A4", "2:4-INT8+magnitude",
              "2:4-INT8+gptq")
 
-#: W4A(SQ): static activation masks over the same grid (accuracy and row area: no array in
-#: the generator yet).
+#: W4A(SQ): static activation masks over the same grid.
 ACT_SWEEP = tuple(f"W4A(B{b}-(8/4)-{s})" for b in (16, 32, 64)
                   for s in ("0.5", "0.75", "0.875", "0.9375"))
 
@@ -67,9 +68,9 @@ class ReportConfig:
         Activation mode: dense weight width (4 or 8).
     ptq : str
         How the weights are quantized (``PTQMethod.name`` in weight mode).
-    hw : HWConfig or None
-        The array (``R`` rows, ``k_max`` :data:`K_MAX`, narrowest safe accumulator); None
-        in activation mode.
+    hw : HWConfig
+        The array (``R`` rows, ``k_max`` :data:`K_MAX`, narrowest safe accumulator), in
+        either mode.
     rows : int
         ``R = macs / b``, in both modes.
     """
@@ -80,13 +81,13 @@ class ReportConfig:
     act_bits: int
     weight_bits: int | None
     ptq: str
-    hw: HWConfig | None
+    hw: HWConfig
     rows: int
 
     @property
     def row_hw(self) -> HWConfig | None:
         """The one-row configuration whose area is synthesised (the array is R of them)."""
-        if self.hw is None:
+        if self.mode != "weight":
             return None
         return HWConfig(fmt=self.hw.fmt, rows=1, act_bits=self.hw.act_bits,
                         k_max=self.hw.k_max, acc_bits=self.hw.acc_bits)
@@ -153,16 +154,23 @@ def parse_report_config(spec: str, macs: int = 256) -> ReportConfig:
                        low_bits=int(f[3]))
         if fmt.k == 0:
             raise ValueError(f"{spec!r}: the activation format has no high elements")
+        hw = _act_hw(fmt, wbits, _rows(spec, fmt, macs))
         return ReportConfig(name=spec, mode="activation", fmt=fmt, act_bits=fmt.high_bits,
                             weight_bits=wbits,
                             ptq=f"W{wbits} per-column RTN, A static mask {fmt.name}",
-                            hw=None, rows=_rows(spec, fmt, macs))
+                            hw=hw, rows=hw.rows)
     method = parse_config(spec)
     fmt = method.fmt
     hw = HWConfig(fmt=fmt, rows=_rows(spec, fmt, macs), act_bits=method.act_bits, k_max=K_MAX,
                   acc_bits=min_acc_bits(fmt, method.act_bits, K_MAX))
     return ReportConfig(name=spec, mode="weight", fmt=fmt, act_bits=method.act_bits,
                         weight_bits=None, ptq=method.name, hw=hw, rows=hw.rows)
+
+
+def _act_hw(fmt: SQFormat, weight_bits: int, rows: int) -> HWConfig:
+    return HWConfig(fmt=fmt, rows=rows, act_bits=max(fmt.high_bits, fmt.low_bits),
+                    k_max=K_MAX, operand="activation", weight_bits=weight_bits,
+                    acc_bits=act_min_acc_bits(fmt, weight_bits, K_MAX))
 
 
 def _rows(spec: str, fmt: SQFormat, macs: int) -> int:

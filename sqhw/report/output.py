@@ -78,7 +78,7 @@ def markdown(report: dict) -> str:
             gates = str(area["gates"])
         else:
             kl = ff = dspf = gates = missing("area")
-        if r["utilization"] is None:         # activation mode: no array yet
+        if r["utilization"] is None:         # activation mode: not modelled
             fmax = "—"
         elif r["fmax_mhz"] is not None:
             fmax = _f(r["fmax_mhz"], ".1f")
@@ -136,8 +136,8 @@ def markdown(report: dict) -> str:
         "- **GMAC/s** = MACs/cycle × Fmax × util: only with a measured Fmax (`--pnr`). "
         f"**GMAC/s/kLUT @{s['assumed_mhz']:g} MHz** uses the assumed clock instead: at an equal "
         "clock it compares area and utilization only.",
-        "- **—**: does not apply (the activation mode has rows but no array in the generator "
-        "yet: no utilization, Fmax or GMAC/s); **not run**: the stage was not asked for.",
+        "- **—**: does not apply (the activation mode's schedule is not in the utilization "
+        "model yet: no utilization, Fmax or GMAC/s); **not run**: the stage was not asked for.",
         "",
     ]
     return "\n".join(lines)

@@ -141,8 +141,8 @@ def test_act_linear_is_the_golden_model():
 def test_configs_parse_and_hardware():
     for name in DEFAULT_CONFIGS + SMALL_CONFIGS:
         c = parse_report_config(name)
-        if c.hw is not None:
-            assert c.hw.rows * c.hw.fmt.bank_size == 256
+        assert c.hw.rows * c.hw.fmt.bank_size == 256 == c.rows * c.fmt.bank_size
+        assert c.hw.is_act_mode == (c.mode == "activation")
     w8 = parse_report_config("W8A8")
     assert (w8.mode, w8.hw.rows, w8.storage_bits) == ("weight", 16, 8.5)   # 8 + 8/16 scale
     sq = parse_report_config("B64-(8/4)-0.875+gptq")
@@ -152,7 +152,8 @@ def test_configs_parse_and_hardware():
     two4 = parse_report_config("2:4-INT8+magnitude", macs=256)
     assert two4.hw.rows == 64 and two4.storage_bits == (4 * 1 + 2 * 8 + 8) / 4
     act = parse_report_config("W4A(B16-(8/4)-0.75)")
-    assert act.mode == "activation" and act.hw is None and act.storage_bits == 4
+    assert act.mode == "activation" and act.storage_bits == 4
+    assert (act.hw.weight_bits, act.hw.operand, act.row_hw) == (4, "activation", None)
     assert act.rows == 16
     assert act.equivalent_bits == {"weights": 4.0, "activations": 5.0}
     assert parse_report_config("W4A4").hw.act_bits == 4
