@@ -143,8 +143,53 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+#: Families of configurations in the plots: (test, legend label, colour, marker).
+FAMILIES = (
+    (lambda r: r["mode"] == "activation", "W4A(SQ): SQ activations", "tab:orange", "D"),
+    (lambda r: r["format"].startswith("2:4"), "2:4 INT8", "tab:purple", "v"),
+    (lambda r: r["format"].startswith("INT"), "dense", "tab:blue", "s"),
+    (lambda r: True, "W(SQ)A8: SQ weights", "tab:green", "o"),
+)
+
+#: The zoomed panel: the band of accuracy where SQ weights and dense INT8/INT6 compete.
+ZOOM_MIN_COSINE = 0.975
+
+
+def _family(r: dict) -> tuple[str, str, str]:
+    return next((label, c, mk) for test, label, c, mk in FAMILIES if test(r))
+
+
+def _place_labels(ax, pts: list[tuple[float, float, str]], fontsize: float) -> None:
+    """Annotate every point with its name, moving a label down (then up) in steps until its
+    box, estimated in display pixels, overlaps no label placed before it."""
+    fig = ax.figure
+    fig.canvas.draw()                       # fixes the limits and the transform
+    to_px = ax.transData.transform
+    char_w, line_h = 0.55 * fontsize * fig.dpi / 72, 1.15 * fontsize * fig.dpi / 72
+    placed: list[tuple[float, float, float, float]] = []
+    for x, y, name in sorted(pts, key=lambda p: (-p[1], p[0])):
+        px, py = to_px((x, y))
+        w = char_w * len(name)
+        for step in [0, -1, 1, -2, 2, -3, 3, -4, 4, -5, 5, -6, 6]:
+            dy = 3 + step * line_h
+            box = (px + 4, py + dy, px + 4 + w, py + dy + line_h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
+                       for b in placed):
+                break
+        placed.append(box)
+        ax.annotate(name, (x, y), xytext=(4, dy), textcoords="offset pixels",
+                    fontsize=fontsize, va="bottom",
+                    arrowprops=None if step == 0 else {"arrowstyle": "-", "lw": 0.3,
+                                                       "color": "0.5"})
+
+
 def plot_pngs(report: dict) -> dict:
     """The plots as PNG bytes, ``{file name: bytes}`` (Agg backend).
+
+    Each plot has two panels: every configuration, and a zoom on the configurations with a
+    mean cosine of at least :data:`ZOOM_MIN_COSINE`. Colour and marker give the family
+    (:data:`FAMILIES`); Pareto points have a red edge and the frontier is a red dashed line;
+    every point is labelled.
 
     Raises
     ------
@@ -162,29 +207,36 @@ def plot_pngs(report: dict) -> dict:
                if r["accuracy"] is not None and r[field] is not None]
         if not pts:
             continue
-        fig = Figure(figsize=(9, 6), dpi=110)
-        ax = fig.add_subplot()
         on = set(report["pareto"].get(front, []))
-        xs = [r[field] for r in pts]
-        ys = [r["accuracy"]["cosine_mean"] for r in pts]
-        colors = ["tab:red" if r["name"] in on else "tab:blue" for r in pts]
-        ax.scatter(xs, ys, c=colors, s=28, zorder=3)
-        front_pts = sorted((r[field], r["accuracy"]["cosine_mean"]) for r in pts
-                           if r["name"] in on)
-        if len(front_pts) > 1:
-            ax.plot([p[0] for p in front_pts], [p[1] for p in front_pts], color="tab:red",
-                    lw=1, ls="--", zorder=2, label="Pareto frontier")
-        for i, r in enumerate(pts):
-            ax.annotate(r["name"], (r[field], r["accuracy"]["cosine_mean"]), fontsize=6.5,
-                        xytext=(4, 4 if i % 2 == 0 else -9), textcoords="offset points")
-        ax.set_xlabel(xlabel.format(mhz=mhz))
-        ax.set_ylabel("mean embedding cosine vs FP32 (all-MiniLM-L6-v2)")
-        ax.set_title(f"SQ-format design space: {fname[:-4].replace('_', ' ')} "
-                     f"({report['settings']['macs_per_cycle']} MACs/cycle arrays); "
-                     "red = Pareto", fontsize=9)
-        ax.grid(True, alpha=0.3)
-        if len(front_pts) > 1:
+        zoom = [r for r in pts if r["accuracy"]["cosine_mean"] >= ZOOM_MIN_COSINE]
+        panels = [pts] + ([zoom] if 1 < len(zoom) < len(pts) else [])
+        fig = Figure(figsize=(11, 7 * len(panels)), dpi=100)
+        axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+        for ax, sel in zip(axes, panels, strict=True):
+            seen = set()
+            for r in sel:
+                label, colour, marker = _family(r)
+                ax.scatter([r[field]], [r["accuracy"]["cosine_mean"]], c=colour, marker=marker,
+                           s=42, zorder=3, edgecolors="red" if r["name"] in on else "none",
+                           linewidths=1.6, label=None if label in seen else label)
+                seen.add(label)
+            front_pts = sorted((r[field], r["accuracy"]["cosine_mean"]) for r in sel
+                               if r["name"] in on)
+            if len(front_pts) > 1:
+                ax.plot([p[0] for p in front_pts], [p[1] for p in front_pts], color="red",
+                        lw=1, ls="--", zorder=2, label="Pareto frontier (red edge)")
+            ax.set_xlabel(xlabel.format(mhz=mhz))
+            ax.set_ylabel("mean embedding cosine vs FP32 (all-MiniLM-L6-v2)")
+            ax.grid(True, alpha=0.3)
             ax.legend(fontsize=8, loc="lower right")
+            _place_labels(ax, [(r[field], r["accuracy"]["cosine_mean"], r["name"]) for r in sel],
+                          fontsize=7)
+        axes[0].set_title(f"SQ-format design space: {fname[:-4].replace('_', ' ')} "
+                          f"({report['settings']['macs_per_cycle']} MACs/cycle arrays)",
+                          fontsize=10)
+        if len(panels) > 1:
+            axes[1].set_title(f"zoom: mean cosine >= {ZOOM_MIN_COSINE}", fontsize=10)
+        fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
         out[fname] = buf.getvalue()
