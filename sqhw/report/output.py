@@ -151,8 +151,9 @@ FAMILIES = (
     (lambda r: True, "W(SQ)A8: SQ weights", "tab:green", "o"),
 )
 
-#: The zoomed panel: the band of accuracy where SQ weights and dense INT8/INT6 compete.
-ZOOM_MIN_COSINE = 0.975
+#: Zoomed panels, ``[low, high)`` bands of mean cosine: where SQ weights and dense INT8/INT6
+#: compete, and where the W4 configurations sit.
+ZOOMS = ((0.975, 1.01), (0.85, 0.975))
 
 
 def _family(r: dict) -> tuple[str, str, str]:
@@ -170,7 +171,7 @@ def _place_labels(ax, pts: list[tuple[float, float, str]], fontsize: float) -> N
     for x, y, name in sorted(pts, key=lambda p: (-p[1], p[0])):
         px, py = to_px((x, y))
         w = char_w * len(name)
-        for step in [0, -1, 1, -2, 2, -3, 3, -4, 4, -5, 5, -6, 6]:
+        for step in [0, -1, -2, 1, -3, 2, -4, 3, -5, -6, 4, -7, -8]:
             dy = 3 + step * line_h
             box = (px + 4, py + dy, px + 4 + w, py + dy + line_h)
             if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
@@ -186,8 +187,8 @@ def _place_labels(ax, pts: list[tuple[float, float, str]], fontsize: float) -> N
 def plot_pngs(report: dict) -> dict:
     """The plots as PNG bytes, ``{file name: bytes}`` (Agg backend).
 
-    Each plot has two panels: every configuration, and a zoom on the configurations with a
-    mean cosine of at least :data:`ZOOM_MIN_COSINE`. Colour and marker give the family
+    Each plot has a panel of every configuration, then one per band of :data:`ZOOMS` that
+    holds two or more of them. Colour and marker give the family
     (:data:`FAMILIES`); Pareto points have a red edge and the frontier is a red dashed line;
     every point is labelled.
 
@@ -208,11 +209,17 @@ def plot_pngs(report: dict) -> dict:
         if not pts:
             continue
         on = set(report["pareto"].get(front, []))
-        zoom = [r for r in pts if r["accuracy"]["cosine_mean"] >= ZOOM_MIN_COSINE]
-        panels = [pts] + ([zoom] if 1 < len(zoom) < len(pts) else [])
-        fig = Figure(figsize=(11, 7 * len(panels)), dpi=100)
+        panels, titles = [pts], [None]
+        for lo, hi in ZOOMS:
+            band = [r for r in pts if lo <= r["accuracy"]["cosine_mean"] < hi]
+            if 1 < len(band) < len(pts):
+                panels.append(band)
+                titles.append(f"zoom: mean cosine in [{lo}, {min(hi, 1.0)}]")
+        fig = Figure(figsize=(11, 6.5 * len(panels)), dpi=100)
         axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
-        for ax, sel in zip(axes, panels, strict=True):
+        for ax, sel, title in zip(axes, panels, titles, strict=True):
+            if title:
+                ax.set_title(title, fontsize=10)
             seen = set()
             for r in sel:
                 label, colour, marker = _family(r)
@@ -228,14 +235,12 @@ def plot_pngs(report: dict) -> dict:
             ax.set_xlabel(xlabel.format(mhz=mhz))
             ax.set_ylabel("mean embedding cosine vs FP32 (all-MiniLM-L6-v2)")
             ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=8, loc="lower right")
+            ax.legend(fontsize=8, loc="best")
             _place_labels(ax, [(r[field], r["accuracy"]["cosine_mean"], r["name"]) for r in sel],
                           fontsize=7)
         axes[0].set_title(f"SQ-format design space: {fname[:-4].replace('_', ' ')} "
                           f"({report['settings']['macs_per_cycle']} MACs/cycle arrays)",
                           fontsize=10)
-        if len(panels) > 1:
-            axes[1].set_title(f"zoom: mean cosine >= {ZOOM_MIN_COSINE}", fontsize=10)
         fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
