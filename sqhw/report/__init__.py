@@ -12,6 +12,13 @@ Importing this package is cheap: torch, Amaranth and the tools load only when a 
 """
 
 from .pareto import pareto_front
-from .util import Workload, schedule_cycles, schedule_utilization
+from .util import (
+    Workload,
+    schedule_cycles,
+    schedule_cycles_for,
+    schedule_utilization,
+    schedule_utilization_for,
+)
 
-__all__ = ["pareto_front", "Workload", "schedule_cycles", "schedule_utilization"]
+__all__ = ["pareto_front", "Workload", "schedule_cycles", "schedule_utilization",
+           "schedule_cycles_for", "schedule_utilization_for"]

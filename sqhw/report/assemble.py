@@ -3,7 +3,7 @@
 
 from .configs import ReportConfig
 from .pareto import pareto_front
-from .util import MODEL_NAME, Workload, schedule_utilization
+from .util import MODEL_NAME, Workload, schedule_utilization_for
 
 __all__ = ["config_record", "add_pareto", "FRONTS"]
 
@@ -87,10 +87,10 @@ def config_record(cfg: ReportConfig, results: dict, *, macs: int, workload: Work
                  "acc_bits": hw.acc_bits, "k_max": hw.k_max, "config": hw.to_dict()}
     if cfg.mode == "activation":
         rec["notes"].append("activation mode: area is R ActRows + the one shared SelectGather; "
-                            "its schedule is not in the utilization model yet, so no "
-                            "utilization, Fmax or GMAC/s")
-        return rec
-    util = schedule_utilization(hw.rows, hw.fmt.bank_size, workload)
+                            "utilization from the activation-mode schedule (R + 1 weight "
+                            "columns per tile, latency 5; datasheet §10.7); not placed and "
+                            "routed, so no Fmax or measured GMAC/s")
+    util = schedule_utilization_for(hw, workload)
     rec["utilization"] = {"value": util, "source": MODEL_NAME,
                           "workload": {"m": workload.m, "k": workload.k, "n": workload.n}}
     if rec["klut"]:

@@ -11,8 +11,9 @@ that is ``R = macs / b`` rows of one bank (``b`` MACs) per cycle each (datasheet
 activation mode gets the same ``R``: its ``HWConfig`` (``operand="activation"``) is the
 :class:`~sqhw.gateware.actarray.ActArray` that ``python -m sqhw.gen --operand activation``
 emits, costed as ``R`` :class:`~sqhw.gateware.actrow.ActRow` plus its one shared
-select-and-gather unit. Its schedule (``R + 1`` weight columns, latency 5) is not in the
-utilization model yet, so it has no utilization, Fmax or GMAC/s in the report.
+select-and-gather unit. Its utilization comes from the activation-mode schedule
+(``R + 1`` weight columns per tile, latency 5: :func:`sqhw.report.util.schedule_cycles_for`);
+it is not placed and routed, so it has no Fmax or measured GMAC/s in the report.
 """
 
 import re

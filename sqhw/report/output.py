@@ -78,7 +78,8 @@ def markdown(report: dict) -> str:
             gates = str(area["gates"])
         else:
             kl = ff = dspf = gates = missing("area")
-        if r["utilization"] is None:         # activation mode: not modelled
+        placed = r["mode"] == "weight"       # the activation array is not placed and routed
+        if not placed:
             fmax = "—"
         elif r["fmax_mhz"] is not None:
             fmax = _f(r["fmax_mhz"], ".1f")
@@ -87,7 +88,8 @@ def markdown(report: dict) -> str:
         else:
             fmax = missing("pnr")
         util = _f(r["utilization"]["value"], ".3f") if r["utilization"] else "—"
-        gmacs_missing = "not run" if r["utilization"] and r["fmax_mhz"] is None else "—"
+        gmacs_missing = ("not run" if placed and r["utilization"] and r["fmax_mhz"] is None
+                         else "—")
         eq = r["equivalent_bits"]
         on = [k for k, v in r.get("pareto", {}).items() if v]
         tags = ", ".join({"accuracy_vs_area": "area",
@@ -131,13 +133,15 @@ def markdown(report: dict) -> str:
         "**LUT4 + DSP**: R × one row with plain `*` products and DSP "
         "inference. **gates**: R × generic gates of one row after Yosys `synth -flatten "
         "-noabc` (technology-neutral, not logic-minimised).",
-        "- **util**: the datasheet §9 schedule for the job above (a model, checked "
-        "cycle-exact against the bulk Verilator simulation by `verif/report`).",
+        "- **util**: the datasheet §9 schedule for the job above, §10.7 in activation mode "
+        "(`R + 1` weight columns per tile, latency 5): a model, checked cycle-exact against "
+        "the bulk Verilator simulation (weight mode) and `ActArray` in amaranth.sim "
+        "(activation mode) by `verif/report`.",
         "- **GMAC/s** = MACs/cycle × Fmax × util: only with a measured Fmax (`--pnr`). "
         f"**GMAC/s/kLUT @{s['assumed_mhz']:g} MHz** uses the assumed clock instead: at an equal "
         "clock it compares area and utilization only.",
-        "- **—**: does not apply (the activation mode's schedule is not in the utilization "
-        "model yet: no utilization, Fmax or GMAC/s); **not run**: the stage was not asked for.",
+        "- **—**: does not apply (the activation-mode array is not placed and routed: no "
+        "Fmax or GMAC/s); **not run**: the stage was not asked for.",
         "",
     ]
     return "\n".join(lines)

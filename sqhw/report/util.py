@@ -1,35 +1,71 @@
-"""The utilization stage: the array's cycle schedule (datasheet §9), evaluated for a job.
+"""The utilization stage: the array's cycle schedule (datasheet §9, §10.7), evaluated for a job.
 
 The array accepts one activation bank per cycle (``R·b`` MACs) while a weight tile is
 loaded; weight records stream in at one per cycle into two tile buffers, so tile ``t+1``
 loads while tile ``t`` computes. Counting as ``verif/bulk``'s testbench does (from the cycle
 of the first weight beat to the cycle of the last result, both included; no stalls on any
-stream), for tile ``j`` with ``L = R·nb`` records and ``C = M·nb`` activation beats:
+stream), for tile ``j`` with ``L = cols·nb`` records and ``C = M·nb`` activation beats:
 
-- load: starts after the previous load ends, and (from the third tile on) not before the
-  cycle after tile ``j-2``'s last token frees its buffer;
-- compute: starts 2 cycles after its last record (decode and write), and not before the
-  cycle after tile ``j-1``'s last beat; it takes ``C`` cycles;
-- the last result appears 4 cycles after the last activation beat.
+- load: starts after the previous load ends, and (from the third tile on) not before
+  ``F`` cycles after the cycle of tile ``j-2``'s last activation beat (its buffer is then
+  free);
+- compute: starts 2 cycles after its last record (record registered, then written and the
+  buffer marked loaded), and not before the cycle after tile ``j-1``'s last beat; it takes
+  ``C`` cycles;
+- the last result appears ``λ`` cycles after the last activation beat.
+
+The two array kinds differ only in three parameters (:data:`TIMING`):
+
+- ``cols``, the weight columns of a tile: ``R`` in weight mode, ``R + 1`` in activation
+  mode (the mask column first, then the R rows' weight columns);
+- ``F``, when a finished tile's buffer is free: 1 in weight mode (freed in the cycle of
+  the tile's last beat), 2 in activation mode (freed in the next cycle, when that beat's
+  weight rows are read: ``TileBuffers.token_end(..., release=adv)``);
+- ``λ``, the result latency: 4 in weight mode, 5 in activation mode
+  (``actarray.LATENCY``).
 
 ``utilization = T·C / cycles``. This is a model of the documented schedule, not a
-simulation; ``verif/report`` holds it cycle-exact against the bulk Verilator simulation
-(``python -m sqhw.bench sim``'s measurement, 0.970 for the default configuration, is one of
-those cases).
+simulation: ``verif/report`` holds it cycle-exact against the bulk Verilator simulation in
+weight mode (``python -m sqhw.bench sim``'s measurement, 0.970 for the default
+configuration, is one of those cases) and against ``ActArray`` in ``amaranth.sim`` in
+activation mode.
 """
 
 from dataclasses import dataclass
 
-__all__ = ["Workload", "schedule_cycles", "schedule_utilization", "DEFAULT_WORKLOAD",
+__all__ = ["Workload", "ArrayTiming", "TIMING", "schedule_cycles", "schedule_utilization",
+           "schedule_cycles_for", "schedule_utilization_for", "DEFAULT_WORKLOAD",
            "MODEL_NAME"]
 
 #: Names the model in the report (and versions it).
-MODEL_NAME = "datasheet §9 schedule, no stalls (sqhw.report.util, v1)"
+MODEL_NAME = "datasheet §9/§10.7 schedule, no stalls (sqhw.report.util, v2)"
 
-#: Result latency after the last activation beat of a token (datasheet §9).
+#: Result latency after the last activation beat of a token, weight mode (datasheet §9).
 LATENCY = 4
 #: Cycles from a tile's last weight record to its first accepted activation beat.
 LOAD_TO_FIRST = 2
+
+
+@dataclass(frozen=True)
+class ArrayTiming:
+    """The parameters of the schedule that differ between the array kinds.
+
+    ``extra_columns``: weight columns of a tile beyond the R rows' (1: the activation
+    mode's mask column); ``free_after``: cycles from the cycle of a tile's last activation
+    beat to the first cycle its buffer accepts a weight record; ``latency``: cycles from the
+    last activation beat of a token to its result.
+    """
+
+    extra_columns: int
+    free_after: int
+    latency: int
+
+
+#: Weight mode (``MacArray``, datasheet §9) and activation mode (``ActArray``, §10.7).
+TIMING = {
+    "weight": ArrayTiming(extra_columns=0, free_after=1, latency=LATENCY),
+    "activation": ArrayTiming(extra_columns=1, free_after=2, latency=LATENCY + 1),
+}
 
 
 @dataclass(frozen=True)
@@ -51,8 +87,10 @@ class Workload:
 DEFAULT_WORKLOAD = Workload()
 
 
-def schedule_cycles(rows: int, bank_size: int, job: Workload) -> tuple[int, int]:
-    """``(activation beats, cycles)`` of ``job`` on an array of ``rows`` rows.
+def schedule_cycles(rows: int, bank_size: int, job: Workload, *,
+                    timing: ArrayTiming = TIMING["weight"]) -> tuple[int, int]:
+    """``(activation beats, cycles)`` of ``job`` on an array of ``rows`` rows; ``timing``
+    selects the array kind (default: weight mode).
 
     Raises
     ------
@@ -66,23 +104,40 @@ def schedule_cycles(rows: int, bank_size: int, job: Workload) -> tuple[int, int]
                          f"{bank_size}")
     nb = job.k // bank_size
     tiles = -(-job.n // rows)
-    load, beats = rows * nb, job.m * nb
+    load, beats = (rows + timing.extra_columns) * nb, job.m * nb
     load_end: list[int] = []
     comp_end: list[int] = []
     for j in range(tiles):
         start = load_end[j - 1] + 1 if j else 1
         if j >= 2:
-            start = max(start, comp_end[j - 2] + 1)
+            start = max(start, comp_end[j - 2] + timing.free_after)
         load_end.append(start + load - 1)
         first = load_end[j] + LOAD_TO_FIRST
         if j:
             first = max(first, comp_end[j - 1] + 1)
         comp_end.append(first + beats - 1)
-    return tiles * beats, comp_end[-1] + LATENCY
+    return tiles * beats, comp_end[-1] + timing.latency
 
 
-def schedule_utilization(rows: int, bank_size: int, job: Workload = DEFAULT_WORKLOAD) -> float:
+def schedule_utilization(rows: int, bank_size: int, job: Workload = DEFAULT_WORKLOAD, *,
+                         timing: ArrayTiming = TIMING["weight"]) -> float:
     """Cycles with an activation beat accepted / all cycles of ``job`` (see the module
     docstring)."""
-    beats, cycles = schedule_cycles(rows, bank_size, job)
+    beats, cycles = schedule_cycles(rows, bank_size, job, timing=timing)
     return beats / cycles
+
+
+def _timing_of(cfg) -> ArrayTiming:
+    return TIMING["activation" if cfg.is_act_mode else "weight"]
+
+
+def schedule_cycles_for(cfg, job: Workload) -> tuple[int, int]:
+    """:func:`schedule_cycles` of the array ``cfg`` (an :class:`~sqhw.format.HWConfig`)
+    builds: ``MacArray``, or ``ActArray`` when ``cfg.is_act_mode``."""
+    return schedule_cycles(cfg.rows, cfg.fmt.bank_size, job, timing=_timing_of(cfg))
+
+
+def schedule_utilization_for(cfg, job: Workload = DEFAULT_WORKLOAD) -> float:
+    """:func:`schedule_utilization` of the array ``cfg`` builds (weight or activation
+    mode)."""
+    return schedule_utilization(cfg.rows, cfg.fmt.bank_size, job, timing=_timing_of(cfg))

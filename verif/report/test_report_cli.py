@@ -54,7 +54,15 @@ def test_small_sweep_outputs(sweep):
     shared = act["area_row"]["shared"]["nodsp"]["lut4"]
     assert shared > 0
     assert act["area"]["lut4"] == 16 * act["area_row"]["nodsp"]["lut4"] + shared
-    assert act["utilization"] is None and act["gmacs_assumed_clock"] is None
+    # The activation mode gets its schedule (datasheet §10.7) and the assumed-clock figures.
+    assert 0.0 < act["utilization"]["value"] <= 1.0
+    assert act["utilization"]["value"] < sq["utilization"]["value"]   # R + 1 columns
+    mhz = report["settings"]["assumed_mhz"]
+    assert act["gmacs_assumed_clock"] == pytest.approx(256 * mhz * act["utilization"]["value"]
+                                                       / 1000)
+    assert act["gmacs_per_klut_assumed_clock"] == pytest.approx(
+        act["gmacs_assumed_clock"] / act["klut"])
+    assert "not placed and routed" in " ".join(act["notes"])
     assert 0.9 < sq["utilization"]["value"] < 1.0
     # Without --pnr there is no measured figure, and none is made up.
     assert all(r["fmax_mhz"] is None and r["gmacs"] is None for r in recs.values())

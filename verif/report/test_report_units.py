@@ -9,8 +9,16 @@ import pytest
 import torch
 
 from sqhw.format import HWConfig, SQFormat
-from sqhw.report import Workload, pareto_front, schedule_cycles, schedule_utilization
+from sqhw.report import (
+    Workload,
+    pareto_front,
+    schedule_cycles,
+    schedule_cycles_for,
+    schedule_utilization,
+    schedule_utilization_for,
+)
 from sqhw.report.configs import DEFAULT_CONFIGS, SMALL_CONFIGS, parse_report_config
+from sqhw.report.util import TIMING, ArrayTiming
 
 # -- Pareto -------------------------------------------------------------------------------
 
@@ -88,6 +96,143 @@ def test_schedule_model_matches_bench_utilization():
     run = bulk.run_bulk(cfg, job, bulk.BULK_DIR / "runs" / "report-util-bench", seed=1)
     bulk.check_results(job, run)
     assert (run.summary["act_beats"], run.cycles) == schedule_cycles(16, 16, Workload())
+
+
+def test_schedule_model_activation_mode():
+    """The activation-mode schedule: R + 1 columns per tile, buffer free one cycle later,
+    latency 5; the weight-mode results are those of the plain functions."""
+    from sqhw.gateware import actarray, array
+    assert TIMING["weight"].latency == array.LATENCY
+    assert TIMING["activation"].latency == actarray.LATENCY
+    wcfg = HWConfig()
+    acfg = HWConfig(fmt=SQFormat(16, 0.75, 8, 4), rows=16, k_max=1024, operand="activation",
+                    weight_bits=4, acc_bits=32)
+    assert schedule_cycles_for(wcfg, Workload()) == schedule_cycles(16, 16, Workload())
+    assert schedule_utilization_for(wcfg) == schedule_utilization(16, 16)
+    # The bench job: 8 tiles of 4096 beats behind a (16 + 1)·64-record load, latency 5.
+    assert schedule_cycles_for(acfg, Workload()) == (32768, 17 * 64 + 1 + 32768 + 5)
+    assert schedule_utilization_for(acfg) < schedule_utilization(16, 16)
+
+
+def _act_job_beats(cfg, m, k, n, seed):
+    """A legal activation-mode job for ``ActArray``: weight records ``(payload int)``, token
+    beats ``(payload int)`` (every tile streams the same M tokens) and the expected results
+    ``[M, T·R]`` of ``hw_matmul_act`` (output columns beyond N are zero padding)."""
+    from sqhw.gateware.actarray import act_layout
+    from sqhw.golden import hw_matmul_act, quantize_activation_sq, quantize_weight_dense
+    from verif.golden_vectors import act_token_image, act_weight_image
+    fmt, R, wb = cfg.fmt, cfg.rows, cfg.weight_bits
+    b, nb, tiles = fmt.bank_size, k // fmt.bank_size, -(-n // cfg.rows)
+    rng = random.Random(seed)
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.zeros(k, dtype=torch.bool)
+    for j in range(nb):                               # exactly k high channels per bank
+        for c in rng.sample(range(b), fmt.k):
+            mask[j * b + c] = True
+    x = torch.randn(m, k, generator=g) * torch.rand(m, k, generator=g).pow(4) * 8
+    act = quantize_activation_sq(x, mask, fmt)
+    w = torch.randn(k, tiles * R, generator=g)
+    w[:, n:] = 0.0                                    # the padded columns of the last tile
+    weight = quantize_weight_dense(w, wb)
+    assert weight.codes.min() > -(1 << (wb - 1))      # no -2^(wb-1): a legal tile
+    expect = hw_matmul_act(act, weight, cfg.acc_bits).tolist()
+    image = act_weight_image(cfg, mask, weight.codes)
+    rb, wbits = cfg.weight_data_bits // 8, cfg.weight_data_bits
+    w_beats = [int.from_bytes(image[i:i + rb], "little") | (int(r % nb == nb - 1) << wbits)
+               for r, i in enumerate(range(0, len(image), rb))]
+    assert len(w_beats) == tiles * (R + 1) * nb
+    lay = act_layout(cfg)
+    fields = lay["last"].offset                       # codes + scale codes, then last, user
+    lanes = cfg.act_data_bits // 8
+    img = act_token_image(cfg, act.codes, act.scale_high, act.scale_low)
+    tok = [[int.from_bytes(img[t, j * lanes:(j + 1) * lanes].tobytes(), "little")
+            & ((1 << fields) - 1) for j in range(nb)] for t in range(m)]
+    a_beats = [tok[t][j] | (int(j == nb - 1) << fields)
+               | (int(j == nb - 1 and t == m - 1) << lay["user"].offset)
+               for _ in range(tiles) for t in range(m) for j in range(nb)]
+    return w_beats, a_beats, expect
+
+
+def _run_act_array_no_stalls(cfg, w_beats, a_beats, n_results):
+    """Drive ``ActArray`` in amaranth.sim with tvalid always high on both inputs (while they
+    have beats) and tready always high on the results. Counted as ``verif/bulk`` counts:
+    from the cycle of the first weight beat to the cycle of the last result, both included.
+
+    Returns ``(act_beats, cycles, results)``, results as ``(user, [R sums])``."""
+    from amaranth.hdl import ClockDomain, Module
+
+    from sqhw.gateware.actarray import ActArray
+    from verif.gateware._util import run_sim, unpack_fields
+    dut = ActArray(cfg)
+    top = Module()
+    top.domains.sync = ClockDomain("sync")
+    top.submodules.dut = dut
+    rbits = cfg.rows * cfg.acc_bits
+    out = {}
+
+    async def tb(ctx):
+        wi = ai = 0
+        got, first_w, last_r = [], None, None
+        cycle = 0
+        ctx.set(dut.r.ready, 1)
+        while len(got) < n_results:
+            cycle += 1
+            assert cycle < 10 * (len(w_beats) + len(a_beats)) + 100, "stuck"
+            ctx.set(dut.w.valid, wi < len(w_beats))
+            ctx.set(dut.w.payload.as_value(), w_beats[min(wi, len(w_beats) - 1)])
+            ctx.set(dut.a.valid, ai < len(a_beats))
+            ctx.set(dut.a.payload.as_value(), a_beats[min(ai, len(a_beats) - 1)])
+            if wi < len(w_beats) and ctx.get(dut.w.ready):
+                first_w = cycle if first_w is None else first_w
+                wi += 1
+            if ai < len(a_beats) and ctx.get(dut.a.ready):
+                ai += 1
+            if ctx.get(dut.r.valid):
+                word = ctx.get(dut.r.payload.as_value())
+                got.append((word >> rbits, unpack_fields(word, cfg.acc_bits, cfg.rows)))
+                last_r = cycle
+            await ctx.tick()
+        out.update(act_beats=ai, cycles=last_r - first_w + 1, results=got)
+
+    run_sim(top, tb, vcd_name="actarray_schedule")
+    return out["act_beats"], out["cycles"], out["results"]
+
+
+def _act_cfg(b, sparsity, rows, k_max):
+    from sqhw.format import act_min_acc_bits
+    fmt = SQFormat(b, sparsity, 8, 4)
+    return HWConfig(fmt=fmt, rows=rows, k_max=k_max, operand="activation", weight_bits=4,
+                    acc_bits=act_min_acc_bits(fmt, 4, k_max))
+
+
+#: (config, [(M, K, N)]): compute-bound (M ≥ R·nb-ish, 3 tiles), M = R + 1 (a tile's
+#: compute as long as its load: the later buffer release decides), load-bound tiny M with
+#: a padded last tile (N not a multiple of R), and single-bank K.
+ACT_SCHEDULE_JOBS = [
+    (_act_cfg(16, 0.875, 3, 64), [(12, 64, 9), (4, 64, 12), (1, 32, 8), (5, 16, 7)]),
+    (_act_cfg(8, 0.75, 2, 32), [(9, 32, 6), (3, 32, 6), (2, 8, 5)]),
+]
+
+
+def test_schedule_model_matches_act_array_simulation():
+    """The activation-mode model is cycle-exact against ``ActArray`` in amaranth.sim (no
+    stalls), and every result is the correct, non-error result."""
+    free_sensitive = False
+    for ci, (cfg, jobs) in enumerate(ACT_SCHEDULE_JOBS):
+        for i, (m, k, n) in enumerate(jobs):
+            w_beats, a_beats, expect = _act_job_beats(cfg, m, k, n, seed=100 * ci + i)
+            tiles = -(-n // cfg.rows)
+            beats, cycles, got = _run_act_array_no_stalls(cfg, w_beats, a_beats, tiles * m)
+            want = schedule_cycles_for(cfg, Workload(m, k, n))
+            assert (beats, cycles) == want, (cfg.rows, cfg.fmt.name, (m, k, n))
+            R = cfg.rows
+            assert got == [(0, expect[t][j * R:(j + 1) * R])
+                           for j in range(tiles) for t in range(m)], (m, k, n)
+            # With the weight mode's buffer release, some job must come out differently.
+            early = ArrayTiming(extra_columns=1, free_after=1, latency=5)
+            free_sensitive |= schedule_cycles(R, cfg.fmt.bank_size, Workload(m, k, n),
+                                              timing=early) != want
+    assert free_sensitive, "no job where the buffer release time matters"
 
 
 # -- activation mode ----------------------------------------------------------------------
