@@ -14,11 +14,16 @@ checked bit-exactly against ``hw_matmul`` before any number is printed.
   per-cycle loop (start-up excluded), on the harness build of the same Verilog. The bulk
   row also shows cycles per CPU second of the simulator process (the machine is shared:
   wall time includes waiting for a core).
+- the activation-mode array (W4A(SQ), the same format on the activations, same rows, same
+  job) has no bulk testbench: its utilization is the schedule model of
+  :mod:`sqhw.report.util`, held cycle-exact against ``ActArray`` in ``amaranth.sim`` by
+  ``verif/report``, printed against the weight mode's measured figure.
 - build times are printed on their own rows (measured when each build was made; a cached
   build reports the time it took then). They are not part of any ratio.
 """
 
-from ..format import HWConfig
+from ..format import HWConfig, act_min_acc_bits
+from ..report.util import Workload, schedule_cycles_for
 from .core import Row
 
 __all__ = ["run"]
@@ -50,10 +55,18 @@ def run(m: int = 64, k: int = 1024, tiles: int = 8, seed: int = 0) -> list[Row]:
     pokes = run_pokes(cfg, job, runs / "bench-pokes", seed=seed)
     check_results(job, pokes)
     shape = f"M={m} K={k} N={tiles}x{cfg.rows}"
+    act = HWConfig(fmt=cfg.fmt, rows=cfg.rows, act_bits=8, k_max=cfg.k_max,
+                   operand="activation", weight_bits=4,
+                   acc_bits=act_min_acc_bits(cfg.fmt, 4, cfg.k_max))
+    act_beats, act_cycles = schedule_cycles_for(act, Workload(m, k, tiles * cfg.rows))
     return [
         Row(f"sustained utilization, {cfg.rows} rows, {shape}, loads included "
             f"({best.summary['act_beats']} beats / {best.cycles} cycles)",
             best.utilization, 1.0, "", "ideal", target=0.95, higher=True),
+        Row(f"activation-mode array utilization, W4A({cfg.fmt.name}), {cfg.rows} rows, same "
+            f"job ({act_beats} beats / {act_cycles} cycles, schedule model)",
+            act_beats / act_cycles, best.utilization, "", "weight mode, measured",
+            higher=True),
         Row("bulk sim speed [cycles/s] (target >= 200k)", best.sim_cycles_per_s, 200e3,
             "cyc/s", "target", target=1.0, higher=True),
         Row(f"bulk sim speed, {best.summary['sim_cycles']} cycles in {best.wall:.3f} s "
