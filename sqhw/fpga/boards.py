@@ -167,6 +167,8 @@ class BoardTop(Elaboratable):
     """
 
     def __init__(self, board, cfg, freq_hz, baud, *, timeout_bits=DEFAULT_TIMEOUT_BITS):
+        # A refused top is never built: no "unused" warning unless validation passes.
+        self._MustUse__silence = True
         check_config(cfg)                     # before any tool runs
         self.board = board
         self.cfg = cfg
@@ -180,6 +182,7 @@ class BoardTop(Elaboratable):
             raise ValueError(f"baud {baud} is {self.baud_error:+.1%} off at "
                              f"{self.f_core_hz / 1e6:g} MHz; pick another --freq or --baud")
         self.timeout_bits = timeout_bits
+        self._MustUse__silence = False
 
     def elaborate(self, platform):
         m = Module()
