@@ -112,10 +112,9 @@ def _run(name, cfg, record_property):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(LINT_ONLY))
-def test_top_act_slow(name, record_property, request):
-    """The lint-only variants simulated too (``pytest -m slow verif/top/test_top_act.py``)."""
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("variants: run with `pytest -m slow verif/top/test_top_act.py`")
+def test_top_act_slow(name, record_property):
+    """The lint-only variants simulated too (``make verify-all``, or ``pytest -m slow
+    verif/top/test_top_act.py``)."""
     _run(name, LINT_ONLY[name], record_property)
 
 
