@@ -17,7 +17,7 @@ out-of-range activation codes (high and low group), wrong column and token lengt
 followed by an exact job, and a reset mid-job followed by an exact job. Functional bins
 (:data:`verif.coverage.ACT_BINS`) are judged per configuration by :func:`test_top_act`.
 
-Replay: ``cd /work/main && WAVES=1 SEED=<seed> .venv/bin/python -m pytest
+Replay, from the repository root: ``WAVES=1 SEED=<seed> .venv/bin/python -m pytest
 'verif/top/test_top_act.py::test_top_act[<name>]'``.
 """
 
