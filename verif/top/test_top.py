@@ -20,7 +20,7 @@ The testbench knows the core only through datasheet §4-§8 (bytes and bit posit
 imports ``sqhw.golden`` for reference values and test data only.
 
 Replay a failure: the failure message prints the command, e.g.
-``cd /work/main && WAVES=1 SEED=<seed> .venv/bin/python -m pytest
+``WAVES=1 SEED=<seed> .venv/bin/python -m pytest
 'verif/top/test_top.py::test_top[r4-b8-k2-4/2]'``; ``WAVES=1`` writes ``dump.fst`` in
 ``build/sim/<digest>/sqhw_top[-cov]-fst/runs/<config>/``. One cocotb test alone:
 add ``COCOTB_TEST_FILTER=<test name>`` (cocotb reseeds ``random`` per test from the seed and
