@@ -1,1 +1,0 @@
-sqhw_top.v
