@@ -17,6 +17,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig
 from .actrow import ActRow
+from .array import result_layout, weight_layout
 from .gather import SelectGather
 from .row import tree_sum
 from .tiles import TileBuffers
@@ -28,12 +29,6 @@ __all__ = ["ActArray", "weight_layout", "act_layout", "result_layout", "LATENCY"
 #: then :class:`~.gather.SelectGather` and its register (with the weight-row read), then the
 #: row pipeline. One more than weight mode's :data:`~.array.LATENCY`.
 LATENCY = 2 + ActRow.LATENCY
-
-
-def weight_layout(cfg: HWConfig) -> data.StructLayout:
-    """Payload of the weight stream: one record (a mask word or a dense weight row slice,
-    ``8·ceil(b·weight_bits/8)`` bits) and ``last``."""
-    return data.StructLayout({"data": unsigned(cfg.weight_data_bits), "last": 1})
 
 
 def act_layout(cfg: HWConfig) -> data.StructLayout:
@@ -49,14 +44,6 @@ def act_layout(cfg: HWConfig) -> data.StructLayout:
     fields["last"] = 1
     fields["user"] = 1
     return data.StructLayout(fields)
-
-
-def result_layout(cfg: HWConfig) -> data.StructLayout:
-    """Payload of the result stream: R sums and ``user`` (1 = error, sums are 0)."""
-    return data.StructLayout({
-        "data": data.ArrayLayout(signed(cfg.acc_bits), cfg.rows),
-        "user": 1,
-    })
 
 
 class ActArray(wiring.Component):

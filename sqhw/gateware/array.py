@@ -22,7 +22,9 @@ LATENCY = 1 + SQRow.LATENCY
 
 
 def weight_layout(cfg: HWConfig) -> data.StructLayout:
-    """Payload of the weight stream: one raw record (datasheet §4) and ``last``."""
+    """Payload of the weight stream: one record and ``last``. A raw SQ record (datasheet §4)
+    in weight mode; in activation mode a mask word or a dense weight row slice (§10), both
+    ``cfg.weight_data_bits`` wide."""
     return data.StructLayout({"data": unsigned(cfg.weight_data_bits), "last": 1})
 
 
