@@ -33,17 +33,22 @@ class Progress:
         self.say(f"{self.done}/{self.total} {msg}")
 
 
+def _drain(futures: dict, completed):
+    """Yield ``(index, outcome, error)`` for ``futures`` (future → task index) in the order
+    ``completed`` (``concurrent.futures.as_completed`` or Dask's) hands them back."""
+    for fut in completed(futures):
+        try:
+            yield futures[fut], fut.result(), None
+        except Exception as e:          # noqa: BLE001 -- reported per task
+            yield futures[fut], None, e
+
+
 def _dask_map(client, tasks: list[Task]):
     """Yield ``(index, outcome, error)`` as the Dask cluster of ``client`` finishes."""
     from distributed import as_completed as dask_completed
 
-    futures = {client.submit(run_task, t, pure=False): i for i, t in enumerate(tasks)}
-    for fut in dask_completed(futures):
-        i = futures[fut]
-        try:
-            yield i, fut.result(), None
-        except Exception as e:          # noqa: BLE001 -- reported per task
-            yield i, None, e
+    yield from _drain({client.submit(run_task, t, pure=False): i for i, t in enumerate(tasks)},
+                      dask_completed)
 
 
 def _local_map(jobs: int, tasks: list[Task]):
@@ -51,13 +56,8 @@ def _local_map(jobs: int, tasks: list[Task]):
     # spawn: workers start clean (no inherited torch thread pools or open files).
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = {pool.submit(run_task, t): i for i, t in enumerate(tasks)}
-        for fut in as_completed(futures):
-            i = futures[fut]
-            try:
-                yield i, fut.result(), None
-            except Exception as e:          # noqa: BLE001 -- reported per task
-                yield i, None, e
+        yield from _drain({pool.submit(run_task, t): i for i, t in enumerate(tasks)},
+                          as_completed)
 
 
 def run_tasks(tasks: list[Task], cache: Cache, *, jobs: int = 2, client=None,
