@@ -100,10 +100,17 @@ def config_record(cfg: ReportConfig, results: dict, *, macs: int, workload: Work
         pnr = results["pnr"]["result"]
         rec["pnr"] = pnr
         rec["fmax_mhz"] = pnr.get("fmax_mhz")
+        whole = pnr.get("macs_per_cycle", macs) == macs
+        if not whole:
+            rec["notes"].append(
+                f"Fmax measured on a {pnr['macs_per_cycle']}-MAC/cycle slice ({pnr['rows']} "
+                f"of the {hw.rows} rows): the whole array routes longer nets and is slower, "
+                "so no GMAC/s is given and GMAC/s/kLUT is an upper bound")
         if rec["fmax_mhz"] is not None:
-            rec["gmacs"] = macs * rec["fmax_mhz"] * util / 1000
+            gmacs = macs * rec["fmax_mhz"] * util / 1000
+            rec["gmacs"] = gmacs if whole else None
             if rec["klut"]:
-                rec["gmacs_per_klut"] = rec["gmacs"] / rec["klut"]
+                rec["gmacs_per_klut"] = gmacs / rec["klut"]
     return rec
 
 

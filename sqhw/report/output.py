@@ -21,7 +21,7 @@ PLOTS = {
         "GMAC/s per kLUT4 at an ASSUMED equal {mhz:g} MHz clock (not a measured Fmax)"),
     "accuracy_vs_measured_gmacs_per_klut.png": (
         "accuracy_vs_gmacs_per_klut", "gmacs_per_klut",
-        "GMAC/s per kLUT4 at the measured Fmax (nextpnr, ULX3S-85F)"),
+        "GMAC/s per kLUT4 at the Fmax measured{where} (nextpnr, ULX3S-85F)"),
 }
 
 
@@ -31,6 +31,15 @@ def _f(v, fmt: str = ".3f", none: str = "—") -> str:
     if isinstance(v, float) and not math.isfinite(v):
         return "inf"
     return format(v, fmt)
+
+
+def _slice(settings: dict) -> str:
+    """`` on a N-MAC/cycle slice of each array`` when ``--pnr-macs`` placed less than the
+    whole array, else empty."""
+    n = settings.get("pnr_macs")
+    if n is None or n == settings["macs_per_cycle"]:
+        return ""
+    return f" on a {n}-MAC/cycle slice of each array (upper bound for the whole array)"
 
 
 def markdown(report: dict) -> str:
@@ -51,7 +60,8 @@ def markdown(report: dict) -> str:
         f"sentences; metrics against FP32",
         f"- utilization: {s['utilization_model']}, job M={s['workload']['m']} "
         f"K={s['workload']['k']} N={s['workload']['n']}",
-        f"- Fmax: {'nextpnr-ecp5 on the ' + s['board'] if s['pnr'] else 'not run (--pnr)'}",
+        "- Fmax: " + (f"nextpnr-ecp5 on the {s['board']}{_slice(s)}" if s["pnr"]
+                      else "not run (--pnr)"),
         f"- assumed clock for the `@{s['assumed_mhz']:g} MHz` columns: "
         f"{s['assumed_mhz']:g} MHz, the same for every configuration (**not measured**)",
         "",
@@ -236,7 +246,7 @@ def plot_pngs(report: dict) -> dict:
             if len(front_pts) > 1:
                 ax.plot([p[0] for p in front_pts], [p[1] for p in front_pts], color="red",
                         lw=1, ls="--", zorder=2, label="Pareto frontier (red edge)")
-            ax.set_xlabel(xlabel.format(mhz=mhz))
+            ax.set_xlabel(xlabel.format(mhz=mhz, where=_slice(report["settings"])))
             ax.set_ylabel("mean embedding cosine vs FP32 (all-MiniLM-L6-v2)")
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=8, loc="best")

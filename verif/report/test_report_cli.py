@@ -117,6 +117,10 @@ def test_dask_local_cluster(tmp_path):
     (["--out", "/proc/sqhw-report"], "cannot write to --out"),
     (["--scheduler", "tcp://127.0.0.1:1"], "cannot connect to the Dask scheduler"),
     (["--stages", "bogus"], "invalid choice"),
+    (["--pnr-macs", "64"], "--pnr-macs needs --pnr"),
+    (["--pnr", "--pnr-macs", "512"], "a slice cannot be larger than the array"),
+    (["--configs", "B64-(8/4)-0.875", "--pnr", "--pnr-macs", "32"],
+     "not a multiple of the bank size 64"),
 ])
 def test_bad_input_exits_2(args, match, tmp_path):
     if "--out" not in args:

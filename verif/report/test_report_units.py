@@ -325,3 +325,57 @@ def test_package_imports_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[2], check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_cache_key_code_ignores_documentation_only():
+    """The code digest in a cache key changes with what the code computes and not with
+    docstrings, comments or layout (a docstring edit once forced a 10-minute re-run)."""
+    from sqhw.report.stages import _code, _sources
+    base = 'def f(x):\n    """Doc."""\n    # a comment\n    return x + 1\n'
+    assert _code(base) == _code("def f(x):\n    return (x +\n            1)  # other\n")
+    assert _code(base) == _code('"""Module doc."""\n' + base)
+    assert _code(base) != _code("def f(x):\n    return x + 2\n")
+    assert _code(base) != _code("def f(y):\n    return y + 1\n")
+    assert _code('def f():\n    """Only a docstring."""\n') == _code("def f():\n    pass\n")
+    # A real package: stable across calls, and different packages differ.
+    assert _sources("sqhw.golden") == _sources("sqhw.golden")
+    assert _sources("sqhw.golden") != _sources("sqhw.eval")
+    assert _sources("sqhw.golden") != _sources("sqhw.golden", extra="x = 1")
+
+
+def test_pnr_slice_task_and_record():
+    """``--pnr-macs``: the task places ``macs / b`` rows (its own cache key), and a record
+    with a slice's Fmax gets GMAC/s/kLUT (an upper bound, noted) but no full-array GMAC/s;
+    a whole-array Fmax gets both."""
+    from sqhw.report.assemble import config_record
+    from sqhw.report.stages import pnr_task
+
+    cfg = parse_report_config("B16-(8/4)-0.875")
+    whole, part = pnr_task(cfg, Path("p")), pnr_task(cfg, Path("p"), 64)
+    assert whole["key"]["hw"]["rows"] == 16 and part["key"]["hw"]["rows"] == 4
+    assert whole["key"]["digest"] != part["key"]["digest"]
+    assert parse_report_config("B64-(8/4)-0.875").hw.rows == 4
+    assert pnr_task(parse_report_config("B64-(8/4)-0.875"), Path("p"), 64)["key"]["hw"][
+        "rows"] == 1
+
+    row = {"nodsp": {"lut4": 1000, "ff": 10, "carry": 0, "lut_eq": 1000},
+           "dsp": {"lut4": 500, "ff": 10, "carry": 0, "dsp": 2},
+           "neutral": {"gates": 1, "dff": 1, "transistors": 1}}
+    wl = Workload()
+    util = schedule_utilization(16, 16, wl)
+
+    def record(placed_macs):
+        pnr = {"rows": placed_macs // 16, "macs_per_cycle": placed_macs, "fits": True,
+               "fmax_mhz": 40.0}
+        res = {"area": {"result": row, "cached": True}, "pnr": {"result": pnr, "cached": True}}
+        return config_record(cfg, res, macs=256, workload=wl, assumed_mhz=100.0,
+                             stages=("area", "pnr"))
+
+    full, sliced = record(256), record(64)
+    assert full["klut"] == sliced["klut"] == 16.0
+    assert full["gmacs"] == pytest.approx(256 * 40.0 * util / 1000)
+    assert full["gmacs_per_klut"] == pytest.approx(full["gmacs"] / 16.0)
+    assert sliced["fmax_mhz"] == 40.0 and sliced["gmacs"] is None
+    assert sliced["gmacs_per_klut"] == pytest.approx(full["gmacs_per_klut"])
+    assert any("64-MAC/cycle slice (4 of the 16 rows)" in n for n in sliced["notes"])
+    assert not any("slice" in n for n in full["notes"])
