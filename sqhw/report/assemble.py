@@ -104,8 +104,9 @@ def config_record(cfg: ReportConfig, results: dict, *, macs: int, workload: Work
         if not whole:
             rec["notes"].append(
                 f"Fmax measured on a {pnr['macs_per_cycle']}-MAC/cycle slice ({pnr['rows']} "
-                f"of the {hw.rows} rows): the whole array routes longer nets and is slower, "
-                "so no GMAC/s is given and GMAC/s/kLUT is an upper bound")
+                f"of the {hw.rows} rows), not on the whole array, whose Fmax differs (longer "
+                "nets; nextpnr also varies with the seed): no GMAC/s is given, GMAC/s/kLUT "
+                "uses the slice's Fmax")
         if rec["fmax_mhz"] is not None:
             gmacs = macs * rec["fmax_mhz"] * util / 1000
             rec["gmacs"] = gmacs if whole else None

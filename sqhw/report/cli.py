@@ -78,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "default: off, Fmax and GMAC/s are then null)")
     p.add_argument("--pnr-macs", type=_positive, default=None, metavar="N",
                    help="with --pnr, place and route an N-MACs/cycle slice of each array "
-                        "(N / b of its rows) instead of the whole array: Fmax per format in "
-                        "minutes instead of an hour; no full-array GMAC/s then (default: "
-                        "--macs)")
+                        "(N / b of its rows) instead of the whole array: about 10 minutes "
+                        "per configuration for N = 64 instead of an hour; the whole "
+                        "array's GMAC/s is then not given (default: --macs)")
     p.add_argument("--n-eval", type=_positive, default=None, metavar="N",
                    help=f"first N evaluation sentences (default: {FULL['n_eval']}, "
                         f"--small {SMALL['n_eval']})")

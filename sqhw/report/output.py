@@ -34,12 +34,12 @@ def _f(v, fmt: str = ".3f", none: str = "—") -> str:
 
 
 def _slice(settings: dict) -> str:
-    """`` on a N-MAC/cycle slice of each array`` when ``--pnr-macs`` placed less than the
-    whole array, else empty."""
+    """`` on a N-MAC/cycle slice of each array, ...`` when ``--pnr-macs`` placed less than
+    the whole array, else empty."""
     n = settings.get("pnr_macs")
     if n is None or n == settings["macs_per_cycle"]:
         return ""
-    return f" on a {n}-MAC/cycle slice of each array (upper bound for the whole array)"
+    return f" on a {n}-MAC/cycle slice of each array, not the whole array"
 
 
 def markdown(report: dict) -> str:
@@ -98,8 +98,12 @@ def markdown(report: dict) -> str:
         else:
             fmax = missing("pnr")
         util = _f(r["utilization"]["value"], ".3f") if r["utilization"] else "—"
-        gmacs_missing = ("not run" if placed and r["utilization"] and r["fmax_mhz"] is None
-                         else "—")
+        if placed and r["utilization"] and r["fmax_mhz"] is None:
+            gmacs_missing = "not run"
+        elif r["fmax_mhz"] is not None:
+            gmacs_missing = "slice Fmax only"
+        else:
+            gmacs_missing = "—"
         eq = r["equivalent_bits"]
         on = [k for k, v in r.get("pareto", {}).items() if v]
         tags = ", ".join({"accuracy_vs_area": "area",
@@ -151,7 +155,9 @@ def markdown(report: dict) -> str:
         f"**GMAC/s/kLUT @{s['assumed_mhz']:g} MHz** uses the assumed clock instead: at an equal "
         "clock it compares area and utilization only.",
         "- **—**: does not apply (the activation-mode array is not placed and routed: no "
-        "Fmax or GMAC/s); **not run**: the stage was not asked for.",
+        "Fmax or GMAC/s); **not run**: the stage was not asked for; **slice Fmax only**: "
+        "Fmax comes from a slice of the array (`--pnr-macs`), so the whole array's GMAC/s is "
+        "not given.",
         "",
     ]
     return "\n".join(lines)

@@ -345,7 +345,7 @@ def test_cache_key_code_ignores_documentation_only():
 
 def test_pnr_slice_task_and_record():
     """``--pnr-macs``: the task places ``macs / b`` rows (its own cache key), and a record
-    with a slice's Fmax gets GMAC/s/kLUT (an upper bound, noted) but no full-array GMAC/s;
+    with a slice's Fmax gets GMAC/s/kLUT (and a note) but no full-array GMAC/s;
     a whole-array Fmax gets both."""
     from sqhw.report.assemble import config_record
     from sqhw.report.stages import pnr_task
