@@ -166,6 +166,8 @@ def main(argv=None) -> int:
             if c.mode == "weight" and args.pnr_macs % c.fmt.bank_size:
                 parser.error(f"--pnr-macs {args.pnr_macs} is not a multiple of the bank size "
                              f"{c.fmt.bank_size} of {c.name!r}")
+    if args.pnr and args.pnr_macs is None:
+        args.pnr_macs = args.macs                   # the whole array
     if (why := _check_out(args.out)) is not None:
         parser.error(f"cannot write to --out {args.out}: {why}")
 
@@ -194,7 +196,7 @@ def _run(args, configs, sizes, workload, client) -> int:
     from .cache import Cache
     from .output import write_outputs
     from .runner import Progress, run_tasks
-    from .stages import BOARD, accuracy_task, area_task, pnr_task, versions
+    from .stages import BOARD, PNR_MHZ, accuracy_task, area_task, pnr_task, versions
     from .util import MODEL_NAME
 
     t0 = time.monotonic()
@@ -227,7 +229,7 @@ def _run(args, configs, sizes, workload, client) -> int:
         if "area" in stages:
             wanted.append(area_task(c))
         if c.mode == "weight" and "pnr" in stages:
-            wanted.append(pnr_task(c, args.out / "pnr", args.pnr_macs or args.macs))
+            wanted.append(pnr_task(c, args.out / "pnr", args.pnr_macs))
         for t in wanted:
             k = (t["stage"], canonical_digest(t["key"]))
             if k not in index:
@@ -264,7 +266,8 @@ def _run(args, configs, sizes, workload, client) -> int:
             "snr_sentences": min(sizes["snr_sentences"], n_eval_real or 1),
             "workload": {"m": workload.m, "k": workload.k, "n": workload.n},
             "utilization_model": MODEL_NAME, "assumed_mhz": args.assumed_mhz,
-            "pnr": args.pnr, "pnr_macs": (args.pnr_macs or args.macs) if args.pnr else None,
+            "pnr": args.pnr, "pnr_macs": args.pnr_macs,
+            "pnr_core_mhz": PNR_MHZ if args.pnr else None,
             "board": BOARD,
             "executor": "dask" if client is not None else f"local processes ({jobs})",
         },

@@ -60,7 +60,8 @@ def markdown(report: dict) -> str:
         f"sentences; metrics against FP32",
         f"- utilization: {s['utilization_model']}, job M={s['workload']['m']} "
         f"K={s['workload']['k']} N={s['workload']['n']}",
-        "- Fmax: " + (f"nextpnr-ecp5 on the {s['board']}{_slice(s)}" if s["pnr"]
+        "- Fmax: " + (f"nextpnr-ecp5 on the {s['board']}{_slice(s)}, core clock "
+                      f"constrained to {s['pnr_core_mhz']:g} MHz, seed 1" if s["pnr"]
                       else "not run (--pnr)"),
         f"- assumed clock for the `@{s['assumed_mhz']:g} MHz` columns: "
         f"{s['assumed_mhz']:g} MHz, the same for every configuration (**not measured**)",

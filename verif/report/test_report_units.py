@@ -351,7 +351,7 @@ def test_pnr_slice_task_and_record():
     from sqhw.report.stages import pnr_task
 
     cfg = parse_report_config("B16-(8/4)-0.875")
-    whole, part = pnr_task(cfg, Path("p")), pnr_task(cfg, Path("p"), 64)
+    whole, part = pnr_task(cfg, Path("p"), 256), pnr_task(cfg, Path("p"), 64)
     assert whole["key"]["hw"]["rows"] == 16 and part["key"]["hw"]["rows"] == 4
     assert whole["key"]["digest"] != part["key"]["digest"]
     assert parse_report_config("B64-(8/4)-0.875").hw.rows == 4
