@@ -3,8 +3,10 @@
 See ``docs/datasheet.md`` for the meaning of every field.
 """
 
+from .pipeline import MULTS, RowPlan, row_plan
 from .spec import (
     OPERANDS,
+    TREE_LEVELS,
     WEIGHT_BITS,
     HWConfig,
     SQFormat,
@@ -17,4 +19,4 @@ from .spec import (
 
 __all__ = ["SQFormat", "HWConfig", "accumulator_bound", "min_acc_bits",
            "act_accumulator_bound", "act_min_acc_bits", "canonical_digest",
-           "OPERANDS", "WEIGHT_BITS"]
+           "OPERANDS", "WEIGHT_BITS", "MULTS", "TREE_LEVELS", "RowPlan", "row_plan"]

@@ -5,14 +5,18 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
+from .pipeline import MULTS, RowPlan, row_plan
+
 __all__ = ["SQFormat", "HWConfig", "accumulator_bound", "min_acc_bits",
            "act_accumulator_bound", "act_min_acc_bits", "canonical_digest",
-           "OPERANDS", "WEIGHT_BITS"]
+           "OPERANDS", "WEIGHT_BITS", "MULTS", "TREE_LEVELS"]
 
 #: ``HWConfig.operand``: which operand is in SQ format (``docs/activation-mode.md``).
 OPERANDS = ("weight", "activation")
 #: ``HWConfig.weight_bits``: widths of the dense weights of the activation mode.
 WEIGHT_BITS = (4, 8)
+#: ``HWConfig.tree_levels``: accepted adder levels between two pipeline registers.
+TREE_LEVELS = (1, 2, 3, 4)
 
 
 def canonical_digest(obj) -> str:
@@ -241,11 +245,20 @@ class HWConfig:
     weight_bits : int
         4 or 8: the dense weight width of the activation mode. Must stay 8 (the default) in
         weight mode, where it has no meaning.
+    mults : str
+        Where the row's products are built, one of :data:`~sqhw.format.pipeline.MULTS`:
+        ``"lut"`` (default), ``"dsp"`` (high and scale products on DSP blocks) or
+        ``"dsp_all"`` (every product on a DSP block). The same integers either way.
+    tree_levels : int
+        Adder-tree levels between two pipeline registers, 1..4 (default 1: the fastest
+        clock, the longest latency).
 
     Notes
     -----
     :meth:`to_dict` (and so :meth:`digest`) lists ``operand`` and ``weight_bits`` only in
-    activation mode, so every weight-mode digest is the one it was before the mode existed.
+    activation mode, and ``mults`` / ``tree_levels`` only when they differ from their
+    defaults, so every digest of a configuration that could be written before those fields
+    existed is unchanged.
     """
 
     fmt: SQFormat = field(default_factory=SQFormat)
@@ -255,6 +268,8 @@ class HWConfig:
     acc_bits: int = 32
     operand: str = "weight"
     weight_bits: int = 8
+    mults: str = "lut"
+    tree_levels: int = 1
 
     def __post_init__(self):
         if not isinstance(self.fmt, SQFormat):
@@ -278,6 +293,9 @@ class HWConfig:
         elif self.weight_bits != 8:
             raise ValueError(f"weight_bits applies to operand 'activation' only, not "
                              f"{self.weight_bits} with operand 'weight'; leave it at 8")
+        if self.mults not in MULTS:
+            raise ValueError(f"mults must be one of {', '.join(MULTS)}, not {self.mults!r}")
+        _check_int("tree_levels", self.tree_levels, TREE_LEVELS[0], TREE_LEVELS[-1])
         b = self.fmt.bank_size
         _check_int("k_max", self.k_max, b, 65536)
         if self.k_max % b:
@@ -336,6 +354,62 @@ class HWConfig:
             return 8 * math.ceil(self.fmt.bank_size * self.weight_bits / 8)
         return 8 * self.fmt.record_bytes
 
+    # -- the pipeline (datasheet §9, §10.7) ------------------------------------------------
+    @property
+    def row_plan(self) -> RowPlan:
+        """Stages of one row (:func:`~sqhw.format.pipeline.row_plan`); in activation mode
+        the row's roles are swapped (the weights take the activation role)."""
+        other = self.weight_bits if self.is_act_mode else self.act_bits
+        return row_plan(self.fmt, other, self.mults, self.tree_levels)
+
+    @property
+    def row_latency(self) -> int:
+        return self.row_plan.latency
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the cycle a token's last beat is accepted to the first cycle its
+        result is valid, with no stall: the weight read and its output register (2; 3 in
+        activation mode, which reads the mask first), the row, and the result FIFO (2)."""
+        return (3 if self.is_act_mode else 2) + self.row_latency + 2
+
+    @property
+    def result_fifo_depth(self) -> int:
+        """Results the core can hold: the credits of its issue logic. A token is accepted
+        only while a slot is free for its result, so the pipeline never stalls; ``latency
+        + 3`` slots keep one result per cycle flowing when the sink is always ready."""
+        return self.latency + 3
+
+    @property
+    def load_to_first(self) -> int:
+        """Cycles from the cycle a tile's last weight record is accepted to the first cycle
+        its first activation beat can be: the record is registered, decoded and registered
+        again (weight mode), or registered and checked (activation mode), then written."""
+        return 2 if self.is_act_mode else 3
+
+    @property
+    def free_after(self) -> int:
+        """Cycles from the cycle a tile's last beat is accepted to the first cycle its
+        buffer accepts a weight record (activation mode reads the weight rows one cycle
+        after the beat)."""
+        return 2 if self.is_act_mode else 1
+
+    @property
+    def tile_columns(self) -> int:
+        """Weight columns of a tile: the R rows' (and the mask column in activation
+        mode)."""
+        return self.rows + (1 if self.is_act_mode else 0)
+
+    @property
+    def macs_per_cycle(self) -> int:
+        """Multiply-accumulates per cycle at full rate: one bank per row per cycle."""
+        return self.rows * self.fmt.bank_size
+
+    @property
+    def dsps(self) -> int:
+        """DSP blocks of the array (one per DSP product)."""
+        return self.rows * self.row_plan.dsps
+
     def to_dict(self) -> dict:
         d = {"fmt": self.fmt.to_dict(), "rows": self.rows, "act_bits": self.act_bits,
              "k_max": self.k_max, "acc_bits": self.acc_bits}
@@ -343,13 +417,18 @@ class HWConfig:
             # Only here: weight-mode dicts (and digests) stay what they always were.
             d["operand"] = self.operand
             d["weight_bits"] = self.weight_bits
+        if self.mults != "lut":
+            d["mults"] = self.mults
+        if self.tree_levels != 1:
+            d["tree_levels"] = self.tree_levels
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "HWConfig":
         return cls(fmt=SQFormat(**d["fmt"]), rows=d["rows"], act_bits=d["act_bits"],
                    k_max=d["k_max"], acc_bits=d["acc_bits"],
-                   operand=d.get("operand", "weight"), weight_bits=d.get("weight_bits", 8))
+                   operand=d.get("operand", "weight"), weight_bits=d.get("weight_bits", 8),
+                   mults=d.get("mults", "lut"), tree_levels=d.get("tree_levels", 1))
 
     def digest(self) -> str:
         return canonical_digest({"HWConfig": self.to_dict()})

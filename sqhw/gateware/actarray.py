@@ -10,7 +10,7 @@ bank, high channels first). An activation beat is one bank of one token in natur
 order plus the token's scale codes of that bank.
 """
 
-from amaranth.hdl import Cat, Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -19,16 +19,11 @@ from ..format import HWConfig
 from .actrow import ActRow
 from .array import result_layout, weight_layout
 from .gather import SelectGather
+from .pipe import delay
 from .row import tree_sum
-from .tiles import TileBuffers
+from .tiles import ResultQueue, TileBuffers
 
-__all__ = ["ActArray", "weight_layout", "act_layout", "result_layout", "LATENCY"]
-
-#: Cycles from the cycle an activation beat with ``last`` is accepted to the cycle its result
-#: beat is first valid (no stall in between): the mask read with the activation register,
-#: then :class:`~.gather.SelectGather` and its register (with the weight-row read), then the
-#: row pipeline. One more than weight mode's :data:`~.array.LATENCY`.
-LATENCY = 2 + ActRow.LATENCY
+__all__ = ["ActArray", "weight_layout", "act_layout", "result_layout"]
 
 
 def act_layout(cfg: HWConfig) -> data.StructLayout:
@@ -149,84 +144,71 @@ class ActArray(wiring.Component):
         mwp = mask_mem.write_port()
         mrp = mask_mem.read_port(domain="sync")
 
-        # ---- compute path, stage C1: accept a bank, read its mask word ---------------------
-        adv = Signal()                        # global enable of the compute pipeline
-        r_valid = Signal()                    # the result register holds a result
-        m.d.comb += adv.eq(~r_valid | self.r.ready)
-        tok = tiles.tokens(self.a, adv, in_reset)
+        # ---- compute path, cycle c: accept a bank when its result has a place ------------
+        queue = ResultQueue(m, cfg, self.r, in_reset)
+        tok = tiles.tokens(self.a, queue.credit, in_reset)
+        queue.issue(tok.a_acc & self.a.payload.last)
         m.d.comb += [
             mwp.addr.eq(s1.addr),
             mwp.data.eq(mask_word),
             mwp.en.eq(s1.valid & s1.we & is_mask),
             mrp.addr.eq(tok.rd_addr),
-            mrp.en.eq(adv),
         ]
 
-        act_r = Signal(data.ArrayLayout(signed(cfg.act_bits), b))
-        sh1 = Signal(fmt.scale_bits)
-        sl1 = Signal(fmt.scale_bits)
-        c_valid = Signal()
-        c_first = Signal()
-        c_last = Signal()
-        c_err = Signal()
-        c_quiet = Signal()                    # bad tile or beat beyond it: no err_act_code
-        c_addr = Signal(range(2 * nb_max))    # the bank's address: weight rows read in C1
-        with m.If(adv):
-            m.d.sync += [
-                act_r.eq(self.a.payload.data),
-                c_valid.eq(tok.a_acc),
-                c_first.eq(tok.first),
-                c_last.eq(self.a.payload.last),
-                c_err.eq(tok.cur_bad | tok.len_bad),
-                c_quiet.eq(tok.cur_bad | tok.over),
-                c_addr.eq(tok.rd_addr),
-            ]
-            if fmt.has_high:
-                m.d.sync += sh1.eq(self.a.payload.scale_high)
-            if fmt.has_low_scale:
-                m.d.sync += sl1.eq(self.a.payload.scale_low)
-        # The weight rows of the tile's last beat are read one cycle after the beat is
-        # accepted (in C1, with the pipeline's enable): the buffer is freed only then.
-        tiles.token_end(self.a, tok, err_token_len, release=adv)
+        # Cycle c+1: the beat's registers and its mask word (read at the end of c).
+        act_r = Signal(data.ArrayLayout(signed(cfg.act_bits), b), reset_less=True)
+        scales_r = Signal(2 * fmt.scale_bits, reset_less=True)   # scale_high, scale_low
+        ctl_r = Signal(5)                     # valid, first, last, err, quiet
+        c_addr = Signal(range(2 * nb_max))    # the bank's address: weight rows read next
+        m.d.sync += [
+            act_r.eq(self.a.payload.data),
+            ctl_r.eq(Cat(tok.a_acc, tok.first, self.a.payload.last,
+                         tok.cur_bad | tok.len_bad,
+                         tok.cur_bad | tok.over)),   # bad tile or beyond it: no err_act_code
+            c_addr.eq(tok.rd_addr),
+        ]
+        if fmt.has_high:
+            m.d.sync += scales_r[:fmt.scale_bits].eq(self.a.payload.scale_high)
+        if fmt.has_low_scale:
+            m.d.sync += scales_r[fmt.scale_bits:].eq(self.a.payload.scale_low)
+        # The weight rows of the tile's last beat are read at the end of cycle c+1: the
+        # buffer is freed in that cycle.
+        tiles.token_end(self.a, tok, err_token_len, release=Const(1, 1))
 
-        # ---- stage C2: select and gather, register the lanes -------------------------------
+        # Cycle c+2: the mask word registered (the block RAM's output register) beside the
+        # beat; select and gather; register the lanes.
+        mask_q = delay(m, mrp.data, 1, "mask_q")
+        act_d = delay(m, act_r, 1, "act_d")
+        scales_d = delay(m, scales_r, 1, "scales_d")
+        ctl_d = delay(m, ctl_r, 1, "ctl_d", reset_less=False)
+        d_valid, d_first, d_last, d_err, d_quiet = (ctl_d[i] for i in range(5))
         m.submodules.gather = gather = SelectGather(fmt, cfg.act_bits)
-        m.d.comb += [gather.act.eq(act_r), gather.mask.eq(mrp.data)]
+        m.d.comb += [gather.act.eq(act_d), gather.mask.eq(mask_q)]
         tok_err = Signal()                    # a code error earlier in this token
         tok_err_next = Signal()
-        m.d.comb += tok_err_next.eq(Mux(c_first, 0, tok_err) | gather.code_error)
-        with m.If(adv & c_valid):
+        m.d.comb += tok_err_next.eq(Mux(d_first, 0, tok_err) | gather.code_error)
+        with m.If(d_valid):
             m.d.sync += tok_err.eq(tok_err_next)
             # Only codes checked against this tile's own mask set the status bit: in a bad
             # tile or past its last bank the mask word is not this token's.
-            with m.If(gather.code_error & ~c_quiet):
+            with m.If(gather.code_error & ~d_quiet):
                 m.d.sync += err_act_code.eq(1)
 
-        high2 = Signal(data.ArrayLayout(signed(fmt.high_bits), k)) if fmt.has_high else None
-        low2 = (Signal(data.ArrayLayout(signed(fmt.low_bits), b - k))
+        high2 = (Signal(data.ArrayLayout(signed(fmt.high_bits), k), reset_less=True)
+                 if fmt.has_high else None)
+        low2 = (Signal(data.ArrayLayout(signed(fmt.low_bits), b - k), reset_less=True)
                 if fmt.has_low_scale else None)
-        sh2 = Signal(fmt.scale_bits)
-        sl2 = Signal(fmt.scale_bits)
-        v2 = Signal()
-        first2 = Signal()
-        last2 = Signal()
-        err2 = Signal()
-        with m.If(adv):
-            m.d.sync += [
-                v2.eq(c_valid),
-                first2.eq(c_first),
-                last2.eq(c_last),
-                err2.eq(c_err | tok_err_next | gather.malformed),
-                sh2.eq(sh1),
-                sl2.eq(sl1),
-            ]
-            # Out-of-range codes are cut to the lane width here; such a token is an error.
-            if fmt.has_high:
-                m.d.sync += [high2[t].eq(gather.high[t]) for t in range(k)]
-            if fmt.has_low_scale:
-                m.d.sync += [low2[u].eq(gather.low[u]) for u in range(b - k)]
+        scales2 = delay(m, scales_d, 1, "scales2")
+        ctl2 = Signal(4)                      # valid, first, last, err
+        m.d.sync += ctl2.eq(Cat(d_valid, d_first, d_last,
+                                d_err | tok_err_next | gather.malformed))
+        # Out-of-range codes are cut to the lane width here; such a token is an error.
+        if fmt.has_high:
+            m.d.sync += [high2[t].eq(gather.high[t]) for t in range(k)]
+        if fmt.has_low_scale:
+            m.d.sync += [low2[u].eq(gather.low[u]) for u in range(b - k)]
 
-        # ---- rows, their weight memories, and the error tag pipeline -----------------------
+        # ---- rows and their weight memories (read at the end of c+1, registered in c+2) --
         rows = []
         for r in range(R):
             mem = Memory(shape=wlayout, depth=2 * nb_max, init=[])
@@ -238,34 +220,23 @@ class ActArray(wiring.Component):
                 wp.data.eq(wrow),
                 wp.en.eq(s1.valid & s1.we & (s1.row == r + 1)),
                 rp.addr.eq(c_addr),
-                rp.en.eq(adv),
             ]
-            row = ActRow(fmt, wb, cfg.k_max, acc_bits=cfg.acc_bits)
+            row = ActRow(fmt, wb, cfg.k_max, acc_bits=cfg.acc_bits, mults=cfg.mults,
+                         tree_levels=cfg.tree_levels)
             m.submodules[f"row{r}"] = row
             m.d.comb += [
-                row.en.eq(adv),
-                row.valid.eq(v2),
-                row.first.eq(first2),
-                row.last.eq(last2),
-                row.w.eq(rp.data),
+                row.valid.eq(ctl2[0]),
+                row.first.eq(ctl2[1]),
+                row.last.eq(ctl2[2]),
+                row.w.eq(delay(m, rp.data, 1, f"w_q{r}")),
             ]
             if fmt.has_high:
-                m.d.comb += [row.high.eq(high2), row.scale_high.eq(sh2)]
+                m.d.comb += [row.high.eq(high2),
+                             row.scale_high.eq(scales2[:fmt.scale_bits])]
             if fmt.has_low_scale:
-                m.d.comb += [row.low.eq(low2), row.scale_low.eq(sl2)]
+                m.d.comb += [row.low.eq(low2), row.scale_low.eq(scales2[fmt.scale_bits:])]
             rows.append(row)
 
-        tag = err2
-        for i in range(ActRow.LATENCY):
-            nxt = Signal(name=f"err_tag{i + 1}")
-            with m.If(adv):
-                m.d.sync += nxt.eq(tag)
-            tag = nxt
-        m.d.comb += [
-            r_valid.eq(rows[0].o_valid),
-            self.r.valid.eq(r_valid & ~in_reset),
-            self.r.payload.user.eq(tag),
-        ]
-        for r in range(R):
-            m.d.comb += self.r.payload.data[r].eq(Mux(tag, 0, rows[r].result))
+        tag = delay(m, ctl2[3], rows[0].latency, "err_tag")
+        queue.push(rows[0].o_valid, tag, [row.result for row in rows])
         return m

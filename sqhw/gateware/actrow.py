@@ -12,8 +12,8 @@ first. The bank's arithmetic (§4 of that page)::
 is exactly what :class:`~.row.SQRow` computes for a weight word whose high values are the
 high lanes with every ``rel`` 0 (lane t reads position t) and whose low codes are 0 at
 positions ``0..k-1`` and the low lanes at ``k..b-1``, with the weight row in the role of
-the activation bank. So this component *is* an ``SQRow`` (same Booth product trees, same
-3-stage pipeline, same accumulator) fed that word: the zero ``rel`` and the k zero low codes
+the activation bank. So this component *is* an ``SQRow`` (same product trees, same
+pipeline, same accumulator) fed that word: the zero ``rel`` and the k zero low codes
 are constants, which synthesis folds away (no gather multiplexers, no products for them).
 """
 
@@ -28,7 +28,8 @@ __all__ = ["ActRow", "row_config"]
 
 
 def row_config(fmt: SQFormat, weight_bits: int, k_max: int,
-               acc_bits: int | None = None) -> HWConfig:
+               acc_bits: int | None = None, *, mults: str = "lut",
+               tree_levels: int = 1) -> HWConfig:
     """The :class:`~sqhw.format.HWConfig` of the inner :class:`~.row.SQRow`: the activation
     format in the weight role, ``weight_bits`` in the activation role, and the accumulator
     width ``acc_bits`` (default :func:`~sqhw.format.act_min_acc_bits`, the activation mode's
@@ -42,7 +43,8 @@ def row_config(fmt: SQFormat, weight_bits: int, k_max: int,
     elif act_accumulator_bound(fmt, weight_bits, k_max) > (1 << (acc_bits - 1)) - 1:
         raise ValueError(f"acc_bits {acc_bits} can overflow in activation mode at k_max "
                          f"{k_max}; use acc_bits >= {act_min_acc_bits(fmt, weight_bits, k_max, 1)}")
-    return HWConfig(fmt=fmt, rows=1, act_bits=weight_bits, k_max=k_max, acc_bits=acc_bits)
+    return HWConfig(fmt=fmt, rows=1, act_bits=weight_bits, k_max=k_max, acc_bits=acc_bits,
+                    mults=mults, tree_levels=tree_levels)
 
 
 class ActRow(wiring.Component):
@@ -58,10 +60,12 @@ class ActRow(wiring.Component):
         Largest K of a tile (sets the accumulator width, :func:`row_config`).
     acc_bits : int, optional
         Accumulator width (default: :func:`~sqhw.format.act_min_acc_bits`).
+    mults, tree_levels :
+        As :class:`~sqhw.format.HWConfig`'s.
 
     Attributes
     ----------
-    en, valid, first, last : In(1)
+    valid, first, last : In(1)
         As :class:`~.row.SQRow`.
     high : In(ArrayLayout(signed(h), k))
         The gathered high lanes (k > 0 only).
@@ -75,21 +79,19 @@ class ActRow(wiring.Component):
     result : Out(signed(acc_bits))
         The token sum, ``acc_bits = row_config(...).acc_bits``.
 
-    Latency: :attr:`LATENCY` cycles, as ``SQRow``.
+    Latency: :attr:`latency` cycles, as the inner ``SQRow``.
     """
 
-    LATENCY = SQRow.LATENCY
-
-    def __init__(self, fmt: SQFormat, weight_bits: int, k_max: int, *, mults: str = "booth",
-                 acc_bits: int | None = None):
+    def __init__(self, fmt: SQFormat, weight_bits: int, k_max: int, *, mults: str = "lut",
+                 tree_levels: int = 1, acc_bits: int | None = None):
         try:
-            self._cfg = row_config(fmt, weight_bits, k_max, acc_bits)
+            self._cfg = row_config(fmt, weight_bits, k_max, acc_bits, mults=mults,
+                                   tree_levels=tree_levels)
         except (TypeError, ValueError):
             self._MustUse__silence = True  # not built: do not warn that it was never used
             raise
-        self._mults = mults
         b, k = fmt.bank_size, fmt.k
-        ports = {"en": In(1), "valid": In(1), "first": In(1), "last": In(1)}
+        ports = {"valid": In(1), "first": In(1), "last": In(1)}
         if fmt.has_high:
             ports["high"] = In(data.ArrayLayout(signed(fmt.high_bits), k))
             ports["scale_high"] = In(fmt.scale_bits)
@@ -106,12 +108,16 @@ class ActRow(wiring.Component):
         """The inner row's configuration (:func:`row_config`)."""
         return self._cfg
 
+    @property
+    def latency(self) -> int:
+        return self._cfg.row_latency
+
     def elaborate(self, platform):
         m = Module()
         fmt = self._cfg.fmt
         b, k = fmt.bank_size, fmt.k
-        m.submodules.row = row = SQRow(self._cfg, mults=self._mults)
-        m.d.comb += [row.en.eq(self.en), row.valid.eq(self.valid), row.first.eq(self.first),
+        m.submodules.row = row = SQRow(self._cfg)
+        m.d.comb += [row.valid.eq(self.valid), row.first.eq(self.first),
                      row.last.eq(self.last), row.act.eq(self.w),
                      self.o_valid.eq(row.o_valid), self.result.eq(row.result)]
         if fmt.has_high:

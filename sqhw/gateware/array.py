@@ -9,16 +9,12 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig
+from .pipe import delay
 from .row import SQRow, word_layout
-from .tiles import TileBuffers
+from .tiles import ResultQueue, TileBuffers
 from .unpack import Unpacker
 
-__all__ = ["MacArray", "weight_layout", "act_layout", "result_layout", "LATENCY"]
-
-#: Cycles from the cycle an activation beat with ``last`` is accepted to the cycle its
-#: result beat is first valid (with no stall in between): one cycle of weight-memory read /
-#: activation register, then the row pipeline.
-LATENCY = 1 + SQRow.LATENCY
+__all__ = ["MacArray", "weight_layout", "act_layout", "result_layout"]
 
 
 def weight_layout(cfg: HWConfig) -> data.StructLayout:
@@ -116,51 +112,51 @@ class MacArray(wiring.Component):
 
         # ---- weight path, stage 0: accept a record, count columns and banks ----------------
         s1 = tiles.load(self.w, R, cfg.weight_data_bits, in_reset)
-        s1_valid, s1_data, s1_row, s1_addr, s1_we = s1.valid, s1.data, s1.row, s1.addr, s1.we
+        s1_data = s1.data
 
-        # ---- weight path, stage 1: decode once, write the row's memory ---------------------
+        # ---- weight path, stage 1: decode once and register the decoded word ---------------
         m.submodules.unpacker = unpacker = Unpacker(fmt)
         rec = data.View(_record_layout(cfg), s1_data)
         m.d.comb += unpacker.low.eq(rec.low)
-        word = Signal(word_layout(fmt))
-        malformed = Signal()
+        word_c = Signal(word_layout(fmt))
+        malformed_c = Signal()
         bad_high = Const(0, 1)
         if fmt.has_low_scale:
             for i in range(b):
-                m.d.comb += word.low[i].eq(Mux(unpacker.mask[i], 0, rec.low[i]))
-            m.d.comb += word.scale_low.eq(rec.scale_low)
+                m.d.comb += word_c.low[i].eq(Mux(unpacker.mask[i], 0, rec.low[i]))
+            m.d.comb += word_c.scale_low.eq(rec.scale_low)
         if fmt.has_high:
             for t in range(k):
-                m.d.comb += [word.high[t].eq(rec.high[t]), word.rel[t].eq(unpacker.rel[t])]
-            m.d.comb += word.scale_high.eq(rec.scale_high)
+                m.d.comb += [word_c.high[t].eq(rec.high[t]), word_c.rel[t].eq(unpacker.rel[t])]
+            m.d.comb += word_c.scale_high.eq(rec.scale_high)
             bad_high = Cat(*(rec.high[t] == -(1 << (h - 1)) for t in range(k))).any()
-        m.d.comb += malformed.eq(unpacker.malformed | bad_high)
+        m.d.comb += malformed_c.eq(unpacker.malformed | bad_high)
 
-        tiles.commit(s1, malformed, err_weight, err_tile_len)
+        # ---- weight path, stage 2: write the row's memory, book the record ----------------
+        s2 = tiles.stage(s1)
+        word = delay(m, word_c, 1, "word")
+        malformed = delay(m, malformed_c, 1, "malformed")
+        tiles.commit(s2, malformed, err_weight, err_tile_len)
 
-        # ---- compute path: accept an activation bank, read the weights ---------------------
-        adv = Signal()                        # global enable of the compute pipeline
-        r_valid = Signal()                    # the result register holds a result
-        m.d.comb += adv.eq(~r_valid | self.r.ready)
-        tok = tiles.tokens(self.a, adv, in_reset)
-        rd_addr = tok.rd_addr
+        # ---- compute path: issue a beat when its result has a place in the queue ----------
+        queue = ResultQueue(m, cfg, self.r, in_reset)
+        tok = tiles.tokens(self.a, queue.credit, in_reset)
+        queue.issue(tok.a_acc & self.a.payload.last)
 
-        act_r = Signal(data.ArrayLayout(signed(cfg.act_bits), b))
-        c_valid = Signal()
-        c_first = Signal()
-        c_last = Signal()
-        c_err = Signal()
-        with m.If(adv):
-            m.d.sync += [
-                act_r.eq(self.a.payload.data),
-                c_valid.eq(tok.a_acc),
-                c_first.eq(tok.first),
-                c_last.eq(self.a.payload.last),
-                c_err.eq(tok.cur_bad | tok.len_bad),
-            ]
+        # Cycle c+1: the memories' outputs and the beat's registers; c+2: both registered
+        # again (the block RAMs' output registers), and so presented to every row.
+        act_r = Signal(data.ArrayLayout(signed(cfg.act_bits), b), reset_less=True)
+        ctl_r = Signal(4)                     # valid, first, last, err
+        m.d.sync += [
+            act_r.eq(self.a.payload.data),
+            ctl_r.eq(Cat(tok.a_acc, tok.first, self.a.payload.last,
+                         tok.cur_bad | tok.len_bad)),
+        ]
+        act_q = delay(m, act_r, 1, "act_q")
+        ctl_q = delay(m, ctl_r, 1, "ctl_q", reset_less=False)
         tiles.token_end(self.a, tok, err_token_len)
 
-        # ---- rows, their memories, and the error tag pipeline ------------------------------
+        # ---- rows and their memories -------------------------------------------------------
         rows = []
         for r in range(R):
             mem = Memory(shape=word_layout(fmt), depth=2 * nb_max, init=[])
@@ -168,37 +164,24 @@ class MacArray(wiring.Component):
             wp = mem.write_port()
             rp = mem.read_port(domain="sync")
             m.d.comb += [
-                wp.addr.eq(s1_addr),
+                wp.addr.eq(s2.addr),
                 wp.data.eq(word),
-                wp.en.eq(s1_valid & s1_we & (s1_row == r)),
-                rp.addr.eq(rd_addr),
-                rp.en.eq(adv),
+                wp.en.eq(s2.valid & s2.we & (s2.row == r)),
+                rp.addr.eq(tok.rd_addr),
             ]
             row = SQRow(cfg)
             m.submodules[f"row{r}"] = row
             m.d.comb += [
-                row.en.eq(adv),
-                row.valid.eq(c_valid),
-                row.first.eq(c_first),
-                row.last.eq(c_last),
-                row.act.eq(act_r),
-                row.w.eq(rp.data),
+                row.valid.eq(ctl_q[0]),
+                row.first.eq(ctl_q[1]),
+                row.last.eq(ctl_q[2]),
+                row.act.eq(act_q),
+                row.w.eq(delay(m, rp.data, 1, f"w_q{r}")),
             ]
             rows.append(row)
 
-        tag = c_err
-        for i in range(SQRow.LATENCY):
-            nxt = Signal(name=f"err_tag{i + 1}")
-            with m.If(adv):
-                m.d.sync += nxt.eq(tag)
-            tag = nxt
-        m.d.comb += [
-            r_valid.eq(rows[0].o_valid),
-            self.r.valid.eq(r_valid & ~in_reset),
-            self.r.payload.user.eq(tag),
-        ]
-        for r in range(R):
-            m.d.comb += self.r.payload.data[r].eq(Mux(tag, 0, rows[r].result))
+        tag = delay(m, ctl_q[3], rows[0].latency, "err_tag")
+        queue.push(rows[0].o_valid, tag, [row.result for row in rows])
         return m
 
 

@@ -2,7 +2,8 @@
 
 Per cycle the row takes one activation bank and the decoded weight word of that bank (see
 :func:`word_layout`) and accumulates ``scale_low·P_low + scale_high·P_high`` over the banks
-of a token.
+of a token. It is a free-running pipeline (no enable): its stages are those of
+:attr:`HWConfig.row_plan <sqhw.format.HWConfig.row_plan>`.
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Signal, signed, unsigned
@@ -10,18 +11,11 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig, SQFormat
+from .dsp import DspMul
+from .pipe import delay, pipelined_sum
 from .unpack import rel_width
 
-__all__ = ["SQRow", "word_layout", "tree_sum", "ProductSum", "MULTS"]
-
-#: Multiplier structures :class:`SQRow` can generate (see ``docs/area.md``):
-#:
-#: - ``"booth"`` (default): every product as radix-4 Booth partial-product rows with the
-#:   sign extension folded into one constant, each dot product summed as one adder tree;
-#: - ``"dsp_high"``: the low path as ``"booth"``, the high-path and scale products as plain
-#:   ``*`` so that an FPGA flow maps them onto DSP blocks;
-#: - ``"yosys"``: every product as plain ``*`` (Yosys's own ``$mul``/``$macc`` mapping).
-MULTS = ("booth", "dsp_high", "yosys")
+__all__ = ["SQRow", "word_layout", "tree_sum", "ProductSum"]
 
 
 def word_layout(fmt: SQFormat) -> data.StructLayout:
@@ -119,57 +113,72 @@ class ProductSum:
             self._bits(2 * d, row)
             self._bits(2 * d, [y2])
 
-    def sum(self):
-        """The sum as a signed Value of :attr:`width` bits."""
+    def terms(self):
+        """The unsigned terms whose sum modulo ``2^width`` is the result: every partial
+        product row at its shift, and the constant (when not 0)."""
         terms = [Cat(Const(0, s), r) if s else r for s, r in self.rows]
         c = self.const % (1 << self.width)
         if c or not terms:
             terms.append(Const(c, self.width))
-        # A balanced tree (a chain this long would nest too deep for the simulator); Yosys's
-        # alumacc merges it into one multi-operand adder all the same.
-        return tree_sum(terms)[:self.width].as_signed()
+        return terms
+
+    def sum(self):
+        """The sum as a signed Value of :attr:`width` bits (combinational)."""
+        # A balanced tree (a chain this long would nest too deep for the simulator).
+        return tree_sum(self.terms())[:self.width].as_signed()
 
 
-def _dot(pairs, booth: bool):
-    """``Σ x·y`` over ``pairs``: Booth rows in one adder tree, or plain ``*`` products."""
-    plain = tree_sum(x * y for x, y in pairs)
-    if not booth:
-        return plain
-    acc = ProductSum(plain.shape().width)
+def _booth_sum(m, pairs, width, levels, stages, name):
+    """``Σ x·y`` over ``pairs`` as Booth rows in one pipelined adder tree of ``stages``
+    register stages: a signed Signal of ``width`` bits (exact when the sum fits)."""
+    acc = ProductSum(width)
     for x, y in pairs:
         acc.add_product(x, y)
-    return acc.sum()
+    return pipelined_sum(m, acc.terms(), width, levels, stages, name).as_signed()
+
+
+def _dsp_sum(m, pairs, width, levels, stages, name, prefix):
+    """``Σ x·y`` with every product on a :class:`~.dsp.DspMul` (its input registers take
+    ``x`` and ``y`` as they are), then a pipelined adder tree: ``stages`` in all."""
+    products = []
+    for i, (x, y) in enumerate(pairs):
+        mul = DspMul(x.shape(), y.shape())
+        m.submodules[f"{prefix}{i}"] = mul
+        m.d.comb += [mul.a.eq(x), mul.b.eq(y)]
+        products.append(mul.p)
+    tree_stages = stages - DspMul.LATENCY
+    if tree_stages < 1:
+        raise AssertionError(f"{name}: {stages} stages cannot hold a DSP product and its sum")
+    return pipelined_sum(m, products, width, levels, tree_stages, name).as_signed()
 
 
 class SQRow(wiring.Component):
-    """Processing element for one output column.
+    """Processing element for one output column: a free-running pipeline.
 
-    Pipeline (every register advances only while ``en`` is 1)::
+    Stages (counts from :attr:`HWConfig.row_plan <sqhw.format.HWConfig.row_plan>`)::
 
-        inputs ─► P_low, P_high ─► partial ─► acc        (latency 3 cycles)
+        inputs ─► input registers ─► P_low, P_high ─► scaled partial ─► acc
 
-    - stage 1: ``P_low = Σ_i act[i]·low[i]`` (b products as Booth rows in one adder tree) and
-      ``P_high = Σ_t act[t + rel[t]]·high[t]`` (k multipliers; the gather multiplexer of lane
-      ``t`` only spans the ``b-k+1`` positions ``t .. b-k+t`` that lane can hold);
-    - stage 2: ``partial = scale_low·P_low + scale_high·P_high``;
-    - stage 3: ``acc = partial`` on the first bank of a token, else ``acc + partial``.
+    - input registers: the activation bank and the weight word (each row has its own copy,
+      so the array's broadcast fans out through one register level);
+    - ``P_low = Σ_i act[i]·low[i]`` (b Booth products in one pipelined adder tree, or b DSP
+      products) and ``P_high = Σ_t act[t + rel[t]]·high[t]`` (a registered gather
+      multiplexer per lane ``t`` over the ``b-k+1`` positions ``t .. b-k+t`` it can hold,
+      then k products); the shorter branch is delayed to the longer;
+    - ``partial = scale_low·P_low + scale_high·P_high`` (Booth over the scale code, or DSP);
+    - ``acc = partial`` on the first bank of a token, else ``acc + partial``.
 
-    After the last bank of a token, ``o_valid`` is 1 and ``result`` holds the token's sum
-    until ``en`` is 1 again. With ``low_bits = 0`` there is no low path (2:4), with k = 0 no
-    high path (dense).
+    After the last bank of a token, ``o_valid`` is 1 for one cycle and ``result`` holds
+    the token's sum (until the next bank reaches the accumulator). With ``low_bits = 0``
+    there is no low path (2:4), with k = 0 no high path (dense).
 
     Parameters
     ----------
     cfg : HWConfig
-        Uses ``fmt``, ``act_bits`` and ``acc_bits``.
-    mults : str
-        Multiplier structure, one of :data:`MULTS` (default ``"booth"``). All give the same
-        integers; they differ only in area (``docs/area.md``).
+        Uses ``fmt``, ``act_bits``, ``acc_bits``, ``mults`` and ``tree_levels``.
 
     Attributes
     ----------
-    en : In(1)
-        Global enable: 0 freezes the whole pipeline (stall).
     valid : In(1)
         The inputs hold a bank this cycle.
     first : In(1)
@@ -181,7 +190,7 @@ class SQRow(wiring.Component):
     w : In(word_layout(fmt))
         The decoded weight word of that bank.
     o_valid : Out(1)
-        ``result`` holds a finished token sum.
+        ``result`` holds a finished token sum (one cycle per token).
     result : Out(signed(acc_bits))
         The token sum.
 
@@ -189,23 +198,14 @@ class SQRow(wiring.Component):
     ------
     TypeError
         If ``cfg`` is not an :class:`~sqhw.format.HWConfig`.
-    ValueError
-        If ``mults`` is not one of :data:`MULTS`.
     """
 
-    LATENCY = 3
-
-    def __init__(self, cfg, *, mults: str = "booth"):
+    def __init__(self, cfg):
         if not isinstance(cfg, HWConfig):
             self._MustUse__silence = True  # not built: do not warn that it was never used
             raise TypeError(f"cfg must be an HWConfig, not {cfg!r}")
-        if mults not in MULTS:
-            self._MustUse__silence = True
-            raise ValueError(f"mults must be one of {MULTS}, not {mults!r}")
         self._cfg = cfg
-        self._mults = mults
         super().__init__({
-            "en": In(1),
             "valid": In(1),
             "first": In(1),
             "last": In(1),
@@ -219,58 +219,97 @@ class SQRow(wiring.Component):
     def cfg(self) -> HWConfig:
         return self._cfg
 
+    @property
+    def latency(self) -> int:
+        """Cycles from the inputs to ``o_valid``: ``cfg.row_latency``."""
+        return self._cfg.row_plan.latency
+
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
         fmt = cfg.fmt
+        plan = cfg.row_plan
+        lv = cfg.tree_levels
         b, k = fmt.bank_size, fmt.k
-        act = [self.act[i] for i in range(b)]
-        booth_low = self._mults != "yosys"
-        booth_rest = self._mults == "booth"
 
-        valid1, first1, last1 = Signal(), Signal(), Signal()
-        valid2, first2, last2 = Signal(), Signal(), Signal()
-        o_valid = Signal()
-        acc = Signal(signed(cfg.acc_bits))
+        # Stage 1: this row's copy of the inputs.
+        act_i = Signal(data.ArrayLayout(signed(cfg.act_bits), b), name="act_i",
+                       reset_less=True)
+        w_i = Signal(word_layout(fmt), name="w_i", reset_less=True)
+        ctl = Signal(3, name="ctl_i")
+        m.d.sync += [act_i.eq(self.act), w_i.eq(self.w),
+                     ctl.eq(Cat(self.valid, self.first, self.last))]
+        act = [act_i[i] for i in range(b)]
 
-        # Stage 1: the two dot products.
-        stage1 = [valid1.eq(self.valid), first1.eq(self.first), last1.eq(self.last)]
+        # Dot products, each ending after plan.dot_stages stages.
+        dot = plan.dot_stages
         terms = []
         if fmt.has_low_scale:
-            p_low_expr = _dot([(act[i], self.w.low[i]) for i in range(b)], booth_low)
-            p_low = Signal(p_low_expr.shape(), name="p_low")
-            sl1 = Signal(fmt.scale_bits, name="scale_low1")
-            stage1 += [p_low.eq(p_low_expr), sl1.eq(self.w.scale_low)]
-            terms.append((p_low, sl1))
+            pairs = [(act[i], w_i.low[i]) for i in range(b)]
+            if plan.dsp_low:
+                p_low = _dsp_sum(m, pairs, plan.low_width, lv, plan.low_stages, "p_low",
+                                 "mul_low")
+            else:
+                p_low = _booth_sum(m, pairs, plan.low_width, lv, plan.low_stages, "p_low")
+            p_low = delay(m, p_low, dot - plan.low_stages, "p_low_d")
+            terms.append((p_low, delay(m, w_i.scale_low, dot, "scale_low_d"),
+                          plan.dsp_scale_low))
         if fmt.has_high:
             span = b - k
-            products = []
+            gathered = []
             for t in range(k):
-                g = Signal(signed(cfg.act_bits), name=f"gather{t}")
-                m.d.comb += g.eq(Array(act[t:t + span + 1])[self.w.rel[t]])
-                products.append((g, self.w.high[t]))
-            p_high_expr = _dot(products, booth_rest)
-            p_high = Signal(p_high_expr.shape(), name="p_high")
-            sh1 = Signal(fmt.scale_bits, name="scale_high1")
-            stage1 += [p_high.eq(p_high_expr), sh1.eq(self.w.scale_high)]
-            terms.append((p_high, sh1))
+                g = Signal(signed(cfg.act_bits), name=f"gather{t}", reset_less=True)
+                sel = Array(act[t:t + span + 1])[w_i.rel[t]]
+                if plan.dsp_high:
+                    m.d.comb += g.eq(sel)      # the DSP's input register is the gather's
+                else:
+                    m.d.sync += g.eq(sel)
+                gathered.append(g)
+            high = [w_i.high[t] for t in range(k)]
+            if plan.dsp_high:
+                pairs = list(zip(gathered, high))
+                p_high = _dsp_sum(m, pairs, plan.high_width, lv, plan.high_stages,
+                                  "p_high", "mul_high")
+            else:
+                high_r = [delay(m, h, 1, f"high_r{t}") for t, h in enumerate(high)]
+                p_high = _booth_sum(m, list(zip(gathered, high_r)), plan.high_width, lv,
+                                    plan.high_stages - 1, "p_high")
+            p_high = delay(m, p_high, dot - plan.high_stages, "p_high_d")
+            terms.append((p_high, delay(m, w_i.scale_high, dot, "scale_high_d"),
+                          plan.dsp_scale_high))
 
-        # Stage 2: the scaled partial sum of the bank (the scale code is Booth recoded).
-        partial_expr = _dot(terms, booth_rest)
-        partial = Signal(partial_expr.shape(), name="partial")
+        # The scaled partial sum of the bank.
+        s_stages = plan.scale_stages
+        partial_w = max(len(p) + len(s) + 1 for p, s, _ in terms) + 1
+        lut = [(p, s) for p, s, dsp in terms if not dsp]
+        dsp = [(p, s) for p, s, dsp in terms if dsp]
+        n_parts = len(dsp) + bool(lut)
+        pre = s_stages if n_parts == 1 else s_stages - 1   # stages before the final add
+        parts = []
+        for i, (p, s) in enumerate(dsp):
+            mul = DspMul(p.shape(), unsigned(len(s)))
+            m.submodules[f"mul_scale{i}"] = mul
+            m.d.comb += [mul.a.eq(p), mul.b.eq(s)]
+            parts.append(delay(m, mul.p, pre - DspMul.LATENCY, f"scaled{i}"))
+        if lut:
+            parts.append(_booth_sum(m, lut, partial_w, lv, pre, "partial_lut"))
+        if n_parts == 1:
+            partial = parts[0]
+        else:
+            partial = Signal(signed(partial_w), name="partial", reset_less=True)
+            m.d.sync += partial.eq(parts[0] + parts[1])
 
-        with m.If(self.en):
-            m.d.sync += stage1
-            m.d.sync += [
-                partial.eq(partial_expr),
-                valid2.eq(valid1), first2.eq(first1), last2.eq(last1),
-                # Stage 3: accumulate over the banks of a token.
-                o_valid.eq(valid2 & last2),
-            ]
-            with m.If(valid2):
-                with m.If(first2):
-                    m.d.sync += acc.eq(partial)
-                with m.Else():
-                    m.d.sync += acc.eq(acc + partial)
+        # Accumulate over the banks of a token.
+        c = delay(m, ctl, plan.latency - 2, "ctl_d", reset_less=False)
+        valid, first, last = c[0], c[1], c[2]
+        acc = Signal(signed(cfg.acc_bits), reset_less=True)
+        o_valid = Signal()
+        m.d.sync += o_valid.eq(valid & last)
+        with m.If(valid):
+            with m.If(first):
+                m.d.sync += acc.eq(partial)
+            with m.Else():
+                m.d.sync += acc.eq(acc + partial)
         m.d.comb += [self.o_valid.eq(o_valid), self.result.eq(acc)]
         return m
+

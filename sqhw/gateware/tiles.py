@@ -11,9 +11,10 @@ signal names and the emitted Verilog stay what they were before they were factor
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Mux, Signal
+from amaranth.hdl import Cat, Mux, Signal
+from amaranth.lib.fifo import SyncFIFOBuffered
 
-__all__ = ["TileBuffers"]
+__all__ = ["TileBuffers", "ResultQueue"]
 
 
 class TileBuffers:
@@ -64,8 +65,12 @@ class TileBuffers:
         nbl_load = Signal(range(nb_max))      # nb - 1 of the tile being loaded (column 0)
         bank_clamped = Signal(range(nb_max))
         m.d.comb += bank_clamped.eq(Mux(bank >= nb_max, nb_max - 1, bank))
+        # A buffer whose last record is accepted but not yet written (``landing``) is no
+        # more free than a loaded one: the next tile but one must not start loading into it.
+        landing = [Signal(name=f"landing{i}") for i in range(2)]
+        busy = [full[i] | landing[i] for i in range(2)]
         # No handshake completes while rst is high (the state is being reset anyway).
-        m.d.comb += w.ready.eq(~Mux(wbuf, full[1], full[0]) & ~in_reset)
+        m.d.comb += w.ready.eq(~Mux(wbuf, busy[1], busy[0]) & ~in_reset)
         w_acc = Signal()
         m.d.comb += w_acc.eq(w.valid & w.ready)
         w_last = w.payload.last
@@ -75,6 +80,11 @@ class TileBuffers:
             (bank > nbl_load) | (w_last & (bank != nbl_load)))))
         tile_end = Signal()
         m.d.comb += tile_end.eq(w_last & (col == R - 1))
+        for i in range(2):
+            with m.If(w_acc & tile_end & (wbuf == i)):
+                m.d.sync += landing[i].eq(1)
+            with m.Elif(self.set_full[i]):
+                m.d.sync += landing[i].eq(0)
 
         s1_valid = Signal()
         s1_data = Signal(data_bits)
@@ -113,6 +123,18 @@ class TileBuffers:
         return SimpleNamespace(valid=s1_valid, data=s1_data, row=s1_row, addr=s1_addr,
                                we=s1_we, len_err=s1_len_err, start=s1_start, end=s1_end,
                                buf=s1_buf, nbl=s1_nbl)
+
+    def stage(self, s1):
+        """The stage-1 namespace of :meth:`load` registered once more (without ``data``):
+        for a weight path that decodes in stage 1 and writes in stage 2."""
+        m = self.m
+        s2 = SimpleNamespace()
+        for name in ("valid", "row", "addr", "we", "len_err", "start", "end", "buf", "nbl"):
+            v = getattr(s1, name)
+            reg = Signal(v.shape(), name=f"s2_{name}", reset_less=name != "valid")
+            m.d.sync += reg.eq(v)
+            setattr(s2, name, reg)
+        return s2
 
     def commit(self, s1, malformed, err_weight, err_tile_len):
         """Weight path, stage 1: fold this record's errors into the tile's ``bad`` flag, set
@@ -194,3 +216,58 @@ class TileBuffers:
                                 m.d.sync += pend[i].eq(1)
             with m.Elif(beat < nb_max):
                 m.d.sync += beat.eq(beat + 1)
+
+
+class ResultQueue:
+    """The result FIFO and the credits that keep the compute pipeline from ever stalling.
+
+    A token's last beat is accepted only while a slot of the FIFO is reserved for its
+    result (:attr:`credit`); the credit comes back when the result leaves on ``r``. So the
+    free-running pipeline always has a place for what it produces, ``a.ready`` depends on
+    no combinational path from ``r.ready``, and ``cfg.result_fifo_depth`` slots keep one
+    result per cycle flowing while ``r.ready`` stays high.
+
+    Parameters
+    ----------
+    m : Module
+        The caller's module; the FIFO is added as its submodule ``results``.
+    cfg : HWConfig
+        ``rows``, ``acc_bits`` and ``result_fifo_depth``.
+    r : stream interface
+        The array's result stream (payload ``data``, ``user``).
+    in_reset : Value
+        The domain's reset: no result is valid while it is high.
+    """
+
+    def __init__(self, m, cfg, r, in_reset):
+        self.m, self.cfg, self.r = m, cfg, r
+        depth = cfg.result_fifo_depth
+        width = cfg.rows * cfg.acc_bits
+        self.fifo = fifo = SyncFIFOBuffered(width=width + 1, depth=depth)
+        m.submodules.result_fifo = fifo
+        self.credits = Signal(range(depth + 1), init=depth)
+        self.credit = Signal()
+        m.d.comb += self.credit.eq(self.credits != 0)
+        m.d.comb += [
+            r.valid.eq(fifo.r_rdy & ~in_reset),
+            fifo.r_en.eq(r.ready & ~in_reset),
+            r.payload.data.eq(fifo.r_data[:width]),
+            r.payload.user.eq(fifo.r_data[width]),
+        ]
+        self._pop = Signal()
+        m.d.comb += self._pop.eq(r.valid & r.ready)
+
+    def issue(self, take):
+        """``take``: a token's last beat is accepted this cycle (it spends a credit)."""
+        with self.m.If(take & ~self._pop):
+            self.m.d.sync += self.credits.eq(self.credits - 1)
+        with self.m.Elif(~take & self._pop):
+            self.m.d.sync += self.credits.eq(self.credits + 1)
+
+    def push(self, valid, error, results):
+        """Write a token's ``results`` (one per row) when ``valid``; an ``error`` result is
+        all zeros with ``user`` set."""
+        self.m.d.comb += [
+            self.fifo.w_en.eq(valid),
+            self.fifo.w_data.eq(Cat(*(Mux(error, 0, x) for x in results), error)),
+        ]

@@ -10,7 +10,7 @@ import torch
 from amaranth.hdl import ClockDomain, Module
 
 from sqhw.format import HWConfig, SQFormat
-from sqhw.gateware.array import LATENCY, MacArray
+from sqhw.gateware.array import MacArray
 from sqhw.gateware.emit import verilog_text
 from sqhw.gateware.top import Top
 from sqhw.golden import hw_matmul, pack, random_sqtensor
@@ -246,7 +246,7 @@ def run_array(cfg, rng, tiles, *, w_idle=0.3, a_idle=0.3, r_busy=0.3, expect_sta
         ctx.set(p.w_valid, 0)
         ctx.set(p.a_valid, 0)
         ctx.set(p.r_ready, 1)
-        for _ in range(LATENCY + 2):
+        for _ in range(cfg.latency + 2):
             assert not ctx.get(p.r_valid), "extra result beat"
             await ctx.tick()
         state["status"] = ctx.get(p.status)
@@ -355,11 +355,12 @@ def test_throughput_and_latency(request, nb):
     rng = seeded_rng(request)
     tiles = [make_tile(cfg, rng, nb, 6) for _ in range(3)]
     cycles, latencies = run_array(cfg, rng, tiles, w_idle=0, a_idle=0, r_busy=0)
-    assert latencies == [LATENCY] * 18
-    # The first tile's load (R·nb records + 1 cycle to decode) precedes compute; the later
-    # tiles load behind it. Then 18·nb beats at one per cycle, then the latency.
-    load = cfg.rows * nb + 1
-    assert cycles == load + 18 * nb + LATENCY
+    assert latencies == [cfg.latency] * 18
+    # The first tile's load (R·nb records, then the cycles to decode and write them)
+    # precedes compute; the later tiles load behind it. Then 18·nb beats at one per cycle,
+    # then the latency.
+    load = cfg.rows * nb + cfg.load_to_first - 1
+    assert cycles == load + 18 * nb + cfg.latency
 
 
 def test_top_flat_ports(request):
