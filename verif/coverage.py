@@ -96,7 +96,7 @@ ACT_BINS: dict[str, str] = {
     "act:corner:k_max": "a tile with K = k_max",
     "act:corner:single_bank": "a tile with K = b",
     "act:corner:m1": "a tile with a single token",
-    "act:latency": "the measured latency equals the datasheet's (5 cycles)",
+    "act:latency": "the measured latency equals the datasheet's (cfg.latency)",
     "act:malformed:mask_high": "a mask word with k+1 high channels (status bit 0)",
     "act:malformed:mask_low": "a mask word with k-1 high channels (status bit 0)",
     "act:malformed:weight_code": "a weight code -2^(wb-1) (status bit 0)",

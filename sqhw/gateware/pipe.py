@@ -1,7 +1,7 @@
 """Pipeline helpers: delay lines and pipelined adder trees (plain functions that add logic
 to the caller's :class:`~amaranth.hdl.Module`, as :mod:`.tiles` does)."""
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Const, Signal, signed
 
 from ..format.pipeline import tree_stages
 
@@ -36,7 +36,7 @@ def pipelined_sum(m, terms, width: int, levels: int, stages: int, name: str):
     if need > stages:
         raise ValueError(f"{name}: {len(terms)} terms need {need} stages at {levels} adder "
                          f"levels per stage, the plan has {stages}")
-    vals = [t[:width] if len(t) > width else t for t in terms]
+    vals = [_to_width(t, width) for t in terms]
     level = regs = 0
     while len(vals) > 1:
         nxt = [(vals[i] + vals[i + 1])[:width] for i in range(0, len(vals) - 1, 2)]
@@ -52,6 +52,14 @@ def pipelined_sum(m, terms, width: int, levels: int, stages: int, name: str):
         out = _reg(m, out, width, f"{name}_l{level}_out")
         regs += 1
     return delay(m, out, stages - regs, f"{name}_pad")
+
+
+def _to_width(value, width):
+    """``value`` modulo ``2^width`` as ``width`` unsigned bits: a signed term is sign-extended
+    first (slicing alone would zero-extend it in the next addition)."""
+    if value.shape().signed and len(value) < width:
+        value = value + Const(0, signed(width))
+    return value[:width]
 
 
 def _reg(m, value, width, name):

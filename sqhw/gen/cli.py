@@ -9,7 +9,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from ..format import HWConfig, SQFormat, act_min_acc_bits, min_acc_bits
+from ..format import MULTS, HWConfig, SQFormat, act_min_acc_bits, min_acc_bits
 
 __all__ = ["main", "generate", "config_from_args", "PRESETS", "manifest", "replace_dir",
            "mode_name"]
@@ -77,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="accumulator and result bits, 8..64; must hold the worst case of "
                    "--k-max (default: the narrowest whole number of bytes that does, "
                    f"{DEFAULT.acc_bits} for the default format)")
+    p.add_argument("--mults", choices=MULTS, default=DEFAULT.mults,
+                   help="where the products are built: lut (every product in LUTs), dsp (the "
+                   "high-precision and scale products on DSP blocks), dsp_all (every product "
+                   "on a DSP block) (default: %(default)s)")
+    p.add_argument("--tree-levels", type=int, default=DEFAULT.tree_levels,
+                   help="adder-tree levels between pipeline registers, 1..4: fewer is a "
+                   "faster clock and a longer latency (default: %(default)s)")
     p.add_argument("--out", type=Path, default=None,
                    help="output folder (default: rtl_out/<config digest>)")
     p.add_argument("--print-config", action="store_true",
@@ -127,7 +134,8 @@ def config_from_args(args: argparse.Namespace) -> HWConfig:
         acc_bits = (act_min_acc_bits(fmt, weight_bits, args.k_max) if operand == "activation"
                     else min_acc_bits(fmt, act_bits, args.k_max))
     return HWConfig(fmt=fmt, rows=args.rows, act_bits=act_bits, k_max=args.k_max,
-                    acc_bits=acc_bits, operand=operand, weight_bits=weight_bits)
+                    acc_bits=acc_bits, operand=operand, weight_bits=weight_bits,
+                    mults=args.mults, tree_levels=args.tree_levels)
 
 
 def _versions() -> dict:

@@ -84,18 +84,19 @@ def run_sim(dut, testbench, *, clocked=True, vcd_name=None):
         sim.run()
 
 
-_ROW_CONTROL = ("en", "valid", "first", "last")
+_ROW_CONTROL = ("valid", "first", "last")
 
 
 def drive_row(dut, rng, M: int, nb: int, bank_values, *, stall=0.3, bubble=0.15,
               vcd_name="row"):
-    """Push ``M`` tokens of ``nb`` banks through a row (``SQRow`` or ``ActRow``: ports ``en``,
-    ``valid``, ``first``, ``last``, data inputs, ``o_valid``, ``result``), with random
-    stalls (``en`` = 0) and bubbles, and collect the token sums.
+    """Push ``M`` tokens of ``nb`` banks through a row (``SQRow`` or ``ActRow``: ports
+    ``valid``, ``first``, ``last``, data inputs, ``o_valid``, ``result``), with random idle
+    cycles (probability ``stall``, then ``bubble``: the row is free-running, so both are
+    cycles with ``valid = 0``), and collect the token sums.
 
     ``bank_values(m, j)`` gives ``{port name: int}`` for the data inputs of token m, bank j.
-    On idle cycles every data input (and, while stalled, the control inputs) carries random
-    bits, so a row that samples at the wrong time computes garbage.
+    On idle cycles every data input and ``first``/``last`` carry random bits, so a row that
+    samples at the wrong time computes garbage.
 
     Returns ``(results, latencies)``: the token sums in order, and per token the cycles from
     presenting its last bank to its result.
@@ -109,11 +110,8 @@ def drive_row(dut, rng, M: int, nb: int, bank_values, *, stall=0.3, bubble=0.15,
         cycles = 0
         while len(got) < M:
             cycles += 1
-            assert cycles < 20 * M * nb + 100, "row stopped producing results"
-            en = rng.random() >= stall
-            ctx.set(dut.en, en)
-            # Present a bank only on enabled cycles (sometimes a bubble); garbage otherwise.
-            if en and queue and rng.random() >= bubble:
+            assert cycles < 20 * M * nb + 200, "row stopped producing results"
+            if queue and rng.random() >= stall and rng.random() >= bubble:
                 m, j = queue.pop(0)
                 ctx.set(dut.valid, 1)
                 ctx.set(dut.first, j == 0)
@@ -123,13 +121,13 @@ def drive_row(dut, rng, M: int, nb: int, bank_values, *, stall=0.3, bubble=0.15,
                 if j == nb - 1:
                     sent_at.append(cycles)
             else:
-                ctx.set(dut.valid, 0 if en else rng.getrandbits(1))
+                ctx.set(dut.valid, 0)
                 ctx.set(dut.first, rng.getrandbits(1))
                 ctx.set(dut.last, rng.getrandbits(1))
                 for name in data_ports:
                     port = _bits(getattr(dut, name))
                     ctx.set(port, rng.getrandbits(len(port)))
-            if en and ctx.get(dut.o_valid):
+            if ctx.get(dut.o_valid):
                 got.append(ctx.get(dut.result))
                 got_at.append(cycles)
             await ctx.tick()

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from sqhw.format import HWConfig, SQFormat, act_min_acc_bits
-from sqhw.gateware.actarray import LATENCY, ActArray, act_layout, weight_layout
-from sqhw.gateware.array import LATENCY as WEIGHT_LATENCY
+from sqhw.gateware.actarray import ActArray, act_layout, weight_layout
 from sqhw.gateware.emit import verilog_text
 from sqhw.gateware.top import Top
 
@@ -41,7 +40,7 @@ def test_layouts():
     # dense (k = 0) has no high group
     layd = act_layout(act_cfg(SQFormat.dense(4), wb=4, act_bits=4))
     assert "scale_high" not in dict(layd) and layd["scale_low"].offset == 16 * 4
-    assert LATENCY == WEIGHT_LATENCY + 1 == 5
+    assert cfg.latency == HWConfig(fmt=cfg.fmt, k_max=cfg.k_max).latency + 1
 
 
 def test_top_builds_the_act_array_with_the_datasheet_widths():

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sqhw.format import SQFormat
-from sqhw.gateware.actrow import ActRow
+from sqhw.gateware.actrow import ActRow, row_config
 from sqhw.golden import (
     act_min_acc_bits,
     hw_bank_partials_act,
@@ -98,10 +98,10 @@ def test_actrow_extremes(request, name):
 
 
 def test_actrow_no_stall(request):
-    """Back-to-back banks: one bank per cycle, latency ActRow.LATENCY."""
+    """Back-to-back banks: one bank per cycle, latency ``row_config(...).row_latency``."""
     fmt, wb = FORMATS["b16-8/4-k2-w4"]
     assert run_actrow(fmt, wb, seeded_rng(request), 1, M=12, stall=0.0, bubble=0.0) == \
-        [ActRow.LATENCY] * 12
+        [row_config(fmt, wb, 64).row_latency] * 12
 
 
 def test_weight_bits_checked():

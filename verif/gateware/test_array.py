@@ -260,10 +260,11 @@ def run_array(cfg, rng, tiles, *, w_idle=0.3, a_idle=0.3, r_busy=0.3, expect_sta
     return state["cycles"], [v - a for a, v in zip(last_at, valid_at, strict=True)]
 
 
-def cfg_of(b, k, low_bits, rows, *, high_bits=8, act_bits=8, k_max=None, fmt=None):
+def cfg_of(b, k, low_bits, rows, *, high_bits=8, act_bits=8, k_max=None, fmt=None,
+           mults="lut", tree_levels=1):
     fmt = fmt or SQFormat(b, 1 - k / b, high_bits, low_bits)
     return HWConfig(fmt=fmt, rows=rows, act_bits=act_bits,
-                    k_max=k_max or 4 * fmt.bank_size)
+                    k_max=k_max or 4 * fmt.bank_size, mults=mults, tree_levels=tree_levels)
 
 
 CONFIGS = {
@@ -275,6 +276,9 @@ CONFIGS = {
     "r4-2:4": cfg_of(4, 2, 0, 4, fmt=SQFormat.two_four()),
     "r4-dense8": cfg_of(16, 0, 8, 4, fmt=SQFormat.dense(8)),
     "r1-dense8": cfg_of(16, 0, 8, 1, fmt=SQFormat.dense(8), k_max=16),
+    "r2-b8-k2-dsp": cfg_of(8, 2, 4, 2, mults="dsp"),
+    "r2-dense8-dspall-l3": cfg_of(16, 0, 8, 2, fmt=SQFormat.dense(8), k_max=32,
+                                  mults="dsp_all", tree_levels=3),
 }
 
 

@@ -49,6 +49,16 @@ CONFIGS = {
     "dense8": HWConfig(fmt=SQFormat.dense(8), rows=1, k_max=64),
     "dense4-b4": HWConfig(fmt=SQFormat.dense(4, bank_size=4, scale_bits=16), rows=1,
                           k_max=16, acc_bits=40),
+    # DSP products (high and scale; every product) and deeper adder levels per stage. The
+    # b = 128 row's P_high is 20 bits: its scale product stays in LUTs beside a DSP one.
+    "b16-8/4-k2-dsp": HWConfig(fmt=SQFormat(16, 0.875, 8, 4), rows=1, k_max=64, mults="dsp"),
+    "b16-8/4-k2-dspall-l2": HWConfig(fmt=SQFormat(16, 0.875, 8, 4), rows=1, k_max=64,
+                                     mults="dsp_all", tree_levels=2),
+    "b128-8/4-k16-dsp-l4": HWConfig(fmt=SQFormat(128, 0.875, 8, 4, scale_bits=4), rows=1,
+                                    k_max=256, mults="dsp", tree_levels=4),
+    "2:4-dsp-l3": HWConfig(fmt=SQFormat.two_four(), rows=1, k_max=64, mults="dsp",
+                           tree_levels=3),
+    "dense8-dspall": HWConfig(fmt=SQFormat.dense(8), rows=1, k_max=64, mults="dsp_all"),
 }
 
 
@@ -62,11 +72,11 @@ def test_row_random(request, name):
 
 
 def test_row_no_stall(request):
-    """Back-to-back banks with en always 1: one bank per cycle, latency SQRow.LATENCY."""
+    """Back-to-back banks: one bank per cycle, latency ``cfg.row_latency``."""
     cfg = CONFIGS["b16-8/4-k2"]
     rng = seeded_rng(request)
     latencies = run_row(cfg, rng, 1, M=20, stall=0.0, bubble=0.0)
-    assert latencies == [SQRow.LATENCY] * 20
+    assert latencies == [cfg.row_latency] * 20
 
 
 def test_parameter_check():

@@ -43,14 +43,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cfg(b: int, k: int, h: int, low: int, rows: int, nb_max: int, *, act: int = 8,
-         sb: int = 8, acc: int | None = None) -> HWConfig:
+         sb: int = 8, acc: int | None = None, mults: str = "lut",
+         tree_levels: int = 1) -> HWConfig:
     """A configuration with ``k`` high elements per bank of ``b``; ``acc_bits`` defaults to
     :func:`min_acc_bits` (the narrowest accumulator that cannot overflow)."""
     fmt = SQFormat(bank_size=b, sparsity=1.0 - k / b, high_bits=h, low_bits=low,
                    scale_bits=sb)
     k_max = nb_max * b
     return HWConfig(fmt=fmt, rows=rows, act_bits=act, k_max=k_max,
-                    acc_bits=acc if acc is not None else min_acc_bits(fmt, act, k_max))
+                    acc_bits=acc if acc is not None else min_acc_bits(fmt, act, k_max),
+                    mults=mults, tree_levels=tree_levels)
 
 
 #: The default matrix (``make verify``). A covering set, not a cross product: rows
@@ -70,6 +72,12 @@ CONFIGS: dict[str, HWConfig] = {
     "r1-b32-int4-a6": _cfg(32, 0, 8, 4, rows=1, nb_max=2, act=6),
     "r16-b16-k1-8/4": _cfg(16, 1, 8, 4, rows=16, nb_max=2),
     "r4-b8-k2-6/3-a4-acc24": _cfg(8, 2, 6, 3, rows=4, nb_max=4, act=4, sb=4, acc=24),
+    # The other multiplier structures and pipeline depths (HWConfig.mults, tree_levels).
+    "r4-b16-k2-8/4-dsp": _cfg(16, 2, 8, 4, rows=4, nb_max=2, mults="dsp"),
+    "r4-b16-int8-dspall-l2": _cfg(16, 0, 8, 8, rows=4, nb_max=2, mults="dsp_all",
+                                  tree_levels=2),
+    "r2-b64-k32-8/4-dsp-l3": _cfg(64, 32, 8, 4, rows=2, nb_max=2, mults="dsp",
+                                  tree_levels=3),
 }
 
 #: Wider matrix, ``pytest -m slow verif/top``: bigger arrays, the largest bank, deep tiles
@@ -633,21 +641,45 @@ if cocotb is not None:
 
     @cocotb.test()
     async def throughput(dut):
-        """Long job without stalls: exact, and logs simulator cycles/s and beats/cycle."""
+        """Long job without stalls: exact, one activation beat accepted in every cycle from
+        the first to the last (the second tile loads behind the first one's tokens), and
+        every result ``cfg.latency`` cycles after its token's last beat (datasheet §9)."""
         import time
 
+        from cocotb.triggers import ReadOnly
         from cocotb.utils import get_sim_time
         cfg, rng = _cfg_and_rng()
         tb = TB(dut, cfg)
         await tb.reset()
         jobs = [Job(cfg, rng, nb=cfg.nb_max, m=16) for _ in range(2)]   # golden first
+        beats = sum(j.m * j.nb for j in jobs)
+        accepted, last_at, valid_at = [], [], []
+
+        async def watch():
+            cycle = 0
+            while len(valid_at) < sum(j.m for j in jobs):
+                await RisingEdge(dut.clk)
+                await ReadOnly()
+                cycle += 1
+                if dut.s_axis_a_tvalid.value and dut.s_axis_a_tready.value:
+                    accepted.append(cycle)
+                    if dut.s_axis_a_tlast.value:
+                        last_at.append(cycle)
+                if dut.m_axis_r_tvalid.value and dut.m_axis_r_tready.value:
+                    valid_at.append(cycle)
+
+        w = cocotb.start_soon(watch())
         t0, c0 = time.perf_counter(), get_sim_time("ns")
         await tb.run_jobs(jobs)
+        await w
         wall, cycles = time.perf_counter() - t0, (get_sim_time("ns") - c0) / 10
-        beats = sum(j.m * j.nb for j in jobs)
         tb.log.info("throughput: %d cycles in %.2f s = %.0f cycles/s; %d activation beats "
                     "in %d cycles (%.2f beats/cycle)", cycles, wall, cycles / wall, beats,
                     cycles, beats / cycles)
+        assert len(accepted) == beats
+        assert accepted[-1] - accepted[0] == beats - 1, "a bubble between activation beats"
+        lat = [v - a for a, v in zip(last_at, valid_at, strict=True)]
+        assert lat == [cfg.latency] * len(lat), lat
 
     @cocotb.test()
     async def stalls_and_backpressure(dut):
