@@ -164,7 +164,9 @@ def manifest(cfg: HWConfig) -> dict:
                    "record_bits": fmt.record_bits, "record_bytes": fmt.record_bytes}
     derived |= {
         "nb_max": cfg.nb_max, "acc_bound": cfg.acc_bound,
-        "macs_per_cycle": cfg.rows * fmt.bank_size,
+        "macs_per_cycle": cfg.macs_per_cycle,
+        "mults": cfg.mults, "tree_levels": cfg.tree_levels, "dsps": cfg.dsps,
+        "latency": cfg.latency, "result_fifo_depth": cfg.result_fifo_depth,
         "ports": {"s_axis_w_tdata": cfg.weight_data_bits,
                   "s_axis_a_tdata": cfg.act_data_bits,
                   "m_axis_r_tdata": cfg.result_data_bits},

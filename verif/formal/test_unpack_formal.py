@@ -25,7 +25,6 @@ import pytest
 
 from sqhw.format import HWConfig, SQFormat
 from sqhw.gateware import unpack
-from sqhw.gateware.array import LATENCY
 from sqhw.toolchain import prove_sat, run_sby, sby_text
 
 from .props import MacArrayHandshakeProps, UnpackerProps, stateful_cells, to_rtlil
@@ -127,16 +126,19 @@ def test_unpacker_planted_bug_sat(request, monkeypatch):
 
 # -- MacArray stream rules ------------------------------------------------------------------
 
-#: Tiny array: 1 row, b = 4, k = 2, 2-bit codes, nb_max = 2.
+#: Tiny array: 1 row, b = 4, k = 2, 2-bit codes, nb_max = 2; four adder levels per stage,
+#: the shallowest pipeline (latency 9, a result FIFO of 12), so that a full FIFO and a
+#: drained pipeline are both within the BMC depth.
 TINY = HWConfig(fmt=SQFormat(bank_size=4, sparsity=0.5, high_bits=4, low_bits=2,
-                             scale_bits=2), rows=1, act_bits=2, k_max=8, acc_bits=12)
+                             scale_bits=2), rows=1, act_bits=2, k_max=8, acc_bits=12,
+                tree_levels=4)
 #: ``--syn`` (ABC on the netlist) and ``--nomem`` (memories as flip-flops) took depth 20 from
 #: 95 s to 11 s here; the cost grows steeply with depth (25: about 7 minutes).
 ARRAY_ENGINE = "smtbmc --syn --nomem z3"
 BMC_DEPTH = int(os.environ.get("SQHW_FORMAL_DEPTH", "20"))
 
 
-def bmc_array(request, bound=LATENCY, depth=BMC_DEPTH, cfg=TINY):
+def bmc_array(request, bound=None, depth=BMC_DEPTH, cfg=TINY):
     il = to_rtlil(MacArrayHandshakeProps(cfg, bound=bound))
     sby = sby_text(mode="bmc", depth=depth, files=["top.il"], engine=ARRAY_ENGINE)
     return run_sby(sby, {"top.il": il}, workdir(request), timeout=900)
@@ -149,9 +151,9 @@ def test_array_handshake_bmc(request):
 
 
 def test_array_handshake_planted(request):
-    """``within_depth`` with a bound one short of the pipeline depth must fail: the full
-    pipeline (4 tokens in flight) is reachable under the assumptions, so they are not
-    vacuous, and the harness reports a failing assertion by name."""
-    res = bmc_array(request, bound=LATENCY - 1)
+    """``within_depth`` with a bound one short of the result FIFO must fail: a full FIFO
+    (every credit spent) is reachable under the assumptions, so they are not vacuous, and
+    the harness reports a failing assertion by name."""
+    res = bmc_array(request, bound=TINY.result_fifo_depth - 1)
     assert res.status == "FAIL", res
     assert any("within_depth" in src for src in res.failed_sources()), res.failed
