@@ -4,7 +4,7 @@ Weight mode is exactly ``python -m sqhw.eval`` (:mod:`sqhw.eval.run`: calibrate,
 quantize_model, evaluate on the fast path). The activation mode (SQ-format on the
 activations with a static mask) uses :class:`ActSQLinear`, an :class:`~sqhw.eval.SQLinear`
 whose quantized forward pass is the golden activation-mode model of
-:mod:`sqhw.golden.actmode`:
+:mod:`sqhw.golden` (``docs/activation-mode.md``):
 
 - calibration accumulates each linear's mean ``|x|`` per input channel (real tokens only,
   FP32 model) next to the usual statistics;

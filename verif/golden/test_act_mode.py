@@ -1,4 +1,4 @@
-"""Activation mode (sqhw.golden.actmode, docs/activation-mode.md): calibration vs brute force,
+"""Activation mode (sqhw.golden, docs/activation-mode.md): calibration vs brute force,
 the offline reordering, the host quantizer, the integer semantics vs a loop model, the float
 error bound, the dynamic reference and malformed masks."""
 
@@ -10,6 +10,7 @@ from sqref import formats, hsettings
 
 from sqhw.format import SQFormat
 from sqhw.golden import (
+    DenseWeight,
     MalformedSQError,
     SQActivation,
     act_accumulator_bound,
@@ -28,8 +29,7 @@ from sqhw.golden import (
     quantize_weight_dense,
     reorder_permutation,
 )
-from sqhw.golden import actmode as actmode_module
-from sqhw.golden.actmode import DenseWeight
+from sqhw.golden import hwmodel as hwmodel_module
 from sqhw.golden.ptq import smooth_factors
 
 
@@ -264,7 +264,7 @@ def test_int64_route(monkeypatch):
     g = gen(5)
     act, wq = random_act(fmt, 3, 64, g), random_weight(64, 5, 8, g)
     y = hw_matmul_act(act, wq)
-    monkeypatch.setattr(actmode_module, "_EXACT_F64", 0)
+    monkeypatch.setattr(hwmodel_module, "_EXACT_F64", 0)
     assert torch.equal(hw_matmul_act(act, wq), y)
 
 
