@@ -141,7 +141,7 @@ def _make(name: str, cfg_dict: dict, M: int, seed: int) -> tuple[dict, dict]:
     x = torch.randint(lo, hi + 1, (M, K), generator=g)
     x[0, :] = lo                                # the most negative activation
     x[1, ::2] = hi
-    y = hw_matmul(x, sq, cfg.act_bits, cfg.acc_bits)
+    y = hw_matmul(x, sq, cfg=cfg)
     arrays = {
         "image": np.frombuffer(pack(sq), dtype=np.uint8),
         "x": x.numpy().astype(np.int16),
@@ -205,7 +205,7 @@ def _make_act(name: str, cfg_dict: dict, M: int, seed: int) -> tuple[dict, dict]
     sh[:2], sl[:2], ts[:2] = top_h, top_l, 1.0
     act = SQActivation(codes=codes, scale_high=sh, scale_low=sl, token_scale=ts, mask=mask,
                        fmt=fmt)
-    y = hw_matmul_act(act, weight, cfg.acc_bits)
+    y = hw_matmul_act(act, weight, cfg=cfg)
     arrays = {
         "mask": mask.numpy().astype(np.bool_),
         "w": weight.codes.numpy().astype(np.int8),

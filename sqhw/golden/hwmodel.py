@@ -10,7 +10,13 @@ the dynamic top-k reference :func:`matmul_act_dynamic` (no hardware computes it)
 
 import torch
 
-from ..format import SQFormat, accumulator_bound, act_accumulator_bound, act_min_acc_bits
+from ..format import (
+    HWConfig,
+    SQFormat,
+    accumulator_bound,
+    act_accumulator_bound,
+    act_min_acc_bits,
+)
 from .quantize import dynamic_activation_mask, quantize_activation_sq
 from .tensor import DenseWeight, SQActivation, SQTensor, reorder_permutation
 
@@ -42,8 +48,26 @@ def _check_act(x_int: torch.Tensor, sq: SQTensor, act_bits: int) -> torch.Tensor
     return x
 
 
-def hw_matmul(x_int: torch.Tensor, sq: SQTensor, act_bits: int = 8,
-              acc_bits: int | None = None) -> torch.Tensor:
+def _from_config(cfg: HWConfig, act_mode: bool, fmt: SQFormat, K: int, **given) -> None:
+    """Check that ``cfg`` is the configuration of these operands (its mode, its format, a K
+    it can take), and that none of its fields was also ``given`` one by one."""
+    if not isinstance(cfg, HWConfig):
+        raise TypeError(f"cfg must be an HWConfig, not {cfg!r}")
+    both = [name for name, value in given.items() if value is not None]
+    if both:
+        raise TypeError(f"give either cfg or {', '.join(both)}, not both")
+    if cfg.is_act_mode != act_mode:
+        mode = "an activation" if act_mode else "a weight"
+        raise ValueError(f"cfg is not {mode}-mode configuration")
+    if cfg.fmt != fmt:
+        raise ValueError(f"the SQ operand is in {fmt.name} ({fmt}), but cfg is for "
+                         f"{cfg.fmt.name} ({cfg.fmt})")
+    if K > cfg.k_max:
+        raise ValueError(f"K={K} is larger than cfg.k_max {cfg.k_max}")
+
+
+def hw_matmul(x_int: torch.Tensor, sq: SQTensor, act_bits: int | None = None,
+              acc_bits: int | None = None, *, cfg: HWConfig | None = None) -> torch.Tensor:
     """Exactly what the hardware computes: ``y[m, n] = Σ_j (scale_low·P_low + scale_high·P_high)``
     (datasheet §6), as an int64 tensor [M, N].
 
@@ -56,16 +80,28 @@ def hw_matmul(x_int: torch.Tensor, sq: SQTensor, act_bits: int = 8,
 
     Parameters
     ----------
+    act_bits : int, optional
+        The activation width (8 by default).
     acc_bits : int, optional
         If given, the accumulator width: raises if K could overflow it.
+    cfg : HWConfig, optional
+        The hardware configuration, instead of ``act_bits`` and ``acc_bits``: its widths are
+        used, and it must be a weight-mode configuration of ``sq.fmt`` with ``K <= k_max``.
 
     Raises
     ------
     MalformedSQError
         If ``sq`` is malformed.
     ValueError
-        On a bad activation tensor, or a K that could overflow ``acc_bits``.
+        On a bad activation tensor, a K that could overflow ``acc_bits``, or a ``cfg`` that
+        does not match ``sq``.
+    TypeError
+        If ``cfg`` is given together with ``act_bits`` or ``acc_bits``.
     """
+    if cfg is not None:
+        _from_config(cfg, False, sq.fmt, sq.shape[0], act_bits=act_bits, acc_bits=acc_bits)
+        act_bits, acc_bits = cfg.act_bits, cfg.acc_bits
+    act_bits = 8 if act_bits is None else act_bits
     x = _check_act(x_int, sq, act_bits)
     bound = accumulator_bound(sq.fmt, act_bits, sq.shape[0])
     if acc_bits is not None and bound > (1 << (acc_bits - 1)) - 1:
@@ -77,13 +113,18 @@ def hw_matmul(x_int: torch.Tensor, sq: SQTensor, act_bits: int = 8,
     return x @ sq.effective_weight()
 
 
-def hw_bank_partials(x_int: torch.Tensor, sq: SQTensor,
-                     act_bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+def hw_bank_partials(x_int: torch.Tensor, sq: SQTensor, act_bits: int | None = None, *,
+                     cfg: HWConfig | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-bank integer partial sums ``(P_low, P_high)``, each int64 [M, K/b, N].
 
     This is the hardware's datapath spelled out bank by bank (the vmask positions gather
-    the activations of the high path).
+    the activations of the high path). ``act_bits`` (8 by default) or ``cfg`` as for
+    :func:`hw_matmul`.
     """
+    if cfg is not None:
+        _from_config(cfg, False, sq.fmt, sq.shape[0], act_bits=act_bits)
+        act_bits = cfg.act_bits
+    act_bits = 8 if act_bits is None else act_bits
     sq.validate()
     x = _check_act(x_int, sq, act_bits)
     M = x.shape[0]
@@ -121,8 +162,8 @@ def _check_pair(act: SQActivation, weight: DenseWeight):
         raise ValueError(f"act has K={act.shape[1]} but the weight has K={weight.shape[0]}")
 
 
-def hw_matmul_act(act: SQActivation, weight: DenseWeight,
-                  acc_bits: int | None = None) -> torch.Tensor:
+def hw_matmul_act(act: SQActivation, weight: DenseWeight, acc_bits: int | None = None, *,
+                  cfg: HWConfig | None = None) -> torch.Tensor:
     """Exactly what the activation-mode hardware computes, int64 [M, N].
 
     For token m, column n and bank j, with ``pos_0 < … < pos_{k-1}`` the high channels and
@@ -141,6 +182,10 @@ def hw_matmul_act(act: SQActivation, weight: DenseWeight,
     ----------
     acc_bits : int, optional
         The accumulator width: raises if K could overflow it.
+    cfg : HWConfig, optional
+        The hardware configuration, instead of ``acc_bits``: its accumulator width is used,
+        and it must be an activation-mode configuration of ``act.fmt`` and
+        ``weight.bits`` with ``K <= k_max``.
 
     Raises
     ------
@@ -148,9 +193,18 @@ def hw_matmul_act(act: SQActivation, weight: DenseWeight,
         If a bank of the mask does not hold exactly k high channels, or a code is out of
         range.
     ValueError
-        On a per-token mask, mismatched K, or a K that could overflow ``acc_bits``.
+        On a per-token mask, mismatched K, a K that could overflow ``acc_bits``, or a
+        ``cfg`` that does not match the operands.
+    TypeError
+        If ``cfg`` is given together with ``acc_bits``.
     """
     _check_pair(act, weight)
+    if cfg is not None:
+        _from_config(cfg, True, act.fmt, act.shape[1], acc_bits=acc_bits)
+        if cfg.weight_bits != weight.bits:
+            raise ValueError(f"the weights are INT{weight.bits}, but cfg is for "
+                             f"INT{cfg.weight_bits} weights")
+        acc_bits = cfg.acc_bits
     bound = act_accumulator_bound(act.fmt, weight.bits, act.shape[1])
     if acc_bits is not None and bound > (1 << (acc_bits - 1)) - 1:
         raise ValueError(f"K={act.shape[1]} can overflow a {acc_bits}-bit accumulator")
