@@ -1,42 +1,20 @@
 """Former home of the activation mode; it now lives along the seams of the weight mode.
 
-Nothing is defined here. The names are re-exported from :mod:`.tensor` (containers, mask),
-:mod:`.quantize` (quantizers), :mod:`.hwmodel` (integer semantics, bounds, references) and
-:mod:`.ptq` (calibration) only for importers that still spell ``sqhw.golden.actmode``;
-import them from :mod:`sqhw.golden` instead. Remove this module when none is left.
+Nothing is defined here: :mod:`.tensor` holds the containers and the mask checks,
+:mod:`.quantize` the quantizers, :mod:`.hwmodel` the integer semantics, bounds and
+references, :mod:`.ptq` the calibration and :mod:`.packing` the streams. A name asked of
+this module is looked up there, only for importers that still spell
+``sqhw.golden.actmode``; import from :mod:`sqhw.golden` instead. Remove this module when
+none is left.
 """
 
-from .hwmodel import (  # noqa: F401
-    act_accumulator_bound,
-    act_element_error,
-    act_error_bound,
-    act_min_acc_bits,
-    descale_act,
-    hw_bank_partials_act,
-    hw_matmul_act,
-    matmul_act,
-    matmul_act_dynamic,
-)
-from .ptq import ActCalibration, activation_importance, calibrate_activation_mask  # noqa: F401
-from .quantize import (  # noqa: F401
-    dynamic_activation_mask,
-    quantize_activation_sq,
-    quantize_weight_dense,
-)
-from .tensor import (  # noqa: F401
-    DenseWeight,
-    SQActivation,
-    check_activation_mask,
-    reorder_permutation,
-)
+from . import hwmodel, packing, ptq, quantize, tensor
 
-__all__ = [
-    "ActCalibration", "SQActivation", "DenseWeight",
-    "activation_importance", "calibrate_activation_mask", "check_activation_mask",
-    "reorder_permutation",
-    "quantize_activation_sq", "quantize_weight_dense",
-    "act_accumulator_bound", "act_min_acc_bits",
-    "hw_matmul_act", "hw_bank_partials_act", "descale_act", "matmul_act",
-    "act_element_error", "act_error_bound",
-    "dynamic_activation_mask", "matmul_act_dynamic",
-]
+_HOMES = (tensor, quantize, hwmodel, ptq, packing)
+
+
+def __getattr__(name):
+    for module in _HOMES:
+        if name in module.__all__:
+            return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
