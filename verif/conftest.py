@@ -7,11 +7,14 @@
   **every** configuration of the default matrix ran in this session, a bin that was never
   hit is a failure: it is reported as the failed test ``verif/top/test_top.py::
   coverage_closure`` and the exit status is set to "tests failed". (When only part of the
-  matrix ran, e.g. ``-k r4``, the merge is printed but not judged.)
+  matrix ran, e.g. ``-k r4``, the merge is printed but not judged.) If the matrix module
+  cannot be imported, the closure cannot be judged: that too is reported as a failure of
+  ``coverage_closure``, never a silent pass.
 - The terminal summary prints one line per configuration (pass/fail, seed, duration, bins
   hit) and the Verilator line/toggle coverage summary.
 """
 
+import traceback
 from pathlib import Path
 
 import pytest
@@ -68,7 +71,13 @@ def pytest_sessionfinish(session, exitstatus):
     from verif import coverage
     try:
         from verif.top.test_top import CONFIGS
-    except Exception:  # pragma: no cover - the matrix module failed to import
+    except Exception:
+        # The matrix module did not import: the closure cannot be judged, and that must fail
+        # the run, not pass it quietly.
+        _report_closure(session, "failed",
+                        "coverage closure not judged: verif.top.test_top failed to import:\n"
+                        + traceback.format_exc())
+        state["closure"] = ("error", [])
         return
     hits = coverage.merge(r["sqhw_bins"] for r in runs.values() if "sqhw_bins" in r)
     state["hits"] = hits
@@ -78,18 +87,25 @@ def pytest_sessionfinish(session, exitstatus):
         return
     miss = coverage.missing(hits)
     state["closure"] = ("missing", miss) if miss else ("closed", [])
-    from _pytest.reports import TestReport
     if miss:
         text = ("functional coverage not closed: these bins were never hit by the default "
                 "matrix:\n" + "\n".join(f"  {b}: {coverage.BINS[b]}" for b in miss))
+        _report_closure(session, "failed", text)
     else:
-        text = None
+        _report_closure(session, "passed", None)
+
+
+def _report_closure(session, outcome: str, text: str | None) -> None:
+    """Report the closure check as the test :data:`_CLOSURE_ID`; a failure also sets the
+    session's exit status to "tests failed"."""
+    from _pytest.reports import TestReport
+    config = session.config
     rep = TestReport(nodeid=_CLOSURE_ID, location=("verif/top/test_top.py", 0,
                                                    "coverage_closure"),
-                     keywords={}, outcome="failed" if miss else "passed", longrepr=text,
-                     when="call", user_properties=[])
+                     keywords={}, outcome=outcome, longrepr=text, when="call",
+                     user_properties=[])
     config.hook.pytest_runtest_logreport(report=rep)
-    if miss and session.exitstatus == pytest.ExitCode.OK:
+    if outcome == "failed" and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -120,7 +136,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     hits = state.get("hits", {})
     kind, detail = state["closure"] or ("partial", [])
     hit = len(coverage.BINS) - len(coverage.missing(hits))
-    if kind == "closed":
+    if kind == "error":
+        tr.write_line("functional coverage: NOT JUDGED, the matrix module failed to import "
+                      f"(see {_CLOSURE_ID})", red=True)
+    elif kind == "closed":
         tr.write_line(f"functional coverage: all {hit}/{len(coverage.BINS)} bins hit")
     elif kind == "missing":
         tr.write_line(f"functional coverage: {hit}/{len(coverage.BINS)} bins hit; NEVER HIT: "

@@ -16,13 +16,14 @@ Activation mode (``operand="activation"``, datasheet §10): for each configurati
 - ``mask``        bool [K]: the static activation mask (``calibrate_activation_mask``);
 - ``w``           int8 [K, N]: dense INT(weight_bits) weight codes, natural channel order;
 - ``col_scale``   float32 [N]: the weights' column scales (host side only);
-- ``image``       uint8: the weight stream as the RTL takes it (:func:`act_weight_image`):
-  per tile of R columns, the mask column then R columns of reordered weight records;
+- ``image``       uint8: the weight stream as the RTL takes it
+  (:func:`sqhw.golden.packing.act_weight_image`): per tile of R columns, the mask column
+  then R columns of reordered weight records;
 - ``x``           int16 [M, K]: activation codes, natural channel order;
 - ``scale_high``, ``scale_low`` int16 [M, K/b]: per-token, per-bank scale codes;
 - ``token_scale`` float32 [M]: the per-token float scale (host side only);
 - ``tokens``      uint8 [M, K/b · beat bytes]: every token's activation beats
-  (:func:`act_token_image`);
+  (:func:`sqhw.golden.packing.act_token_image`);
 - ``expected``    int64 [M, N]: the integer results of ``hw_matmul_act``;
 - ``config``      the HWConfig as canonical JSON.
 
@@ -51,6 +52,10 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+# The activation-mode stream packers live in the package, next to the weight-mode ones;
+# re-exported here for the tests that replay the vectors.
+from sqhw.golden.packing import act_token_image, act_weight_image
 
 __all__ = ["VECTORS", "ACT_VECTORS", "SEED", "GOLDEN_DIR", "generate", "check", "load_vector",
            "load_act_vector", "act_weight_image", "act_token_image", "main"]
@@ -136,7 +141,7 @@ def _make(name: str, cfg_dict: dict, M: int, seed: int) -> tuple[dict, dict]:
     x = torch.randint(lo, hi + 1, (M, K), generator=g)
     x[0, :] = lo                                # the most negative activation
     x[1, ::2] = hi
-    y = hw_matmul(x, sq, cfg.act_bits, cfg.acc_bits)
+    y = hw_matmul(x, sq, cfg=cfg)
     arrays = {
         "image": np.frombuffer(pack(sq), dtype=np.uint8),
         "x": x.numpy().astype(np.int16),
@@ -152,64 +157,6 @@ def _generator(seed: int, name: str):
     import torch
     sub = int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little")
     return torch.Generator().manual_seed(sub & (2**62 - 1))
-
-
-def act_weight_image(cfg, mask, w) -> bytes:
-    """The activation-mode weight stream of W[K, N] (datasheet §10.3), N a multiple of
-    ``rows``: per tile of R columns, column 0 = the K/b mask words (bit i of record j set
-    when channel j·b + i is high), then for each of the R columns its K/b records of b
-    **reordered** codes (``w[reorder_permutation(mask)]``), code p at bits
-    [p·wb, (p+1)·wb); every record ``weight_data_bits/8`` bytes, little-endian."""
-    import torch
-
-    from sqhw.golden import reorder_permutation
-    mask = torch.as_tensor(mask, dtype=torch.bool)
-    w = torch.as_tensor(w).to(torch.int64)
-    b, R, wb = cfg.fmt.bank_size, cfg.rows, cfg.weight_bits
-    K, N = w.shape
-    assert mask.shape == (K,) and K % b == 0 and N % R == 0
-    nbytes, nb, wmask = cfg.weight_data_bits // 8, K // b, (1 << wb) - 1
-    bits = mask.tolist()
-    mask_recs = b"".join(sum(1 << i for i in range(b) if bits[j * b + i])
-                         .to_bytes(nbytes, "little") for j in range(nb))
-    wr = w[reorder_permutation(mask, cfg.fmt)].T.tolist()      # [N][K], reordered
-    out = bytearray()
-    for t in range(N // R):
-        out += mask_recs
-        for n in range(t * R, (t + 1) * R):
-            for j in range(nb):
-                word = sum((v & wmask) << (p * wb) for p, v in enumerate(wr[n][j * b:(j + 1) * b]))
-                out += word.to_bytes(nbytes, "little")
-    return bytes(out)
-
-
-def act_token_image(cfg, codes, scale_high, scale_low):
-    """uint8 [M, K/b · beat bytes]: every token's activation beats (datasheet §10.4), bank j
-    at bytes [j·L, (j+1)·L), L = ``act_data_bits/8``: the b codes of the bank in natural
-    order (a bits each, two's complement), then the bank's high scale code (k > 0) and low
-    scale code (l > 0), sb bits each, zero padding to the byte."""
-    import numpy as np
-    import torch
-    fmt = cfg.fmt
-    b, a, sb = fmt.bank_size, cfg.act_bits, fmt.scale_bits
-    codes = torch.as_tensor(codes).to(torch.int64).tolist()
-    sh = torch.as_tensor(scale_high).to(torch.int64).tolist()
-    sl = torch.as_tensor(scale_low).to(torch.int64).tolist()
-    lanes, amask = cfg.act_data_bits // 8, (1 << a) - 1
-    rows = []
-    for m, row in enumerate(codes):
-        data = bytearray()
-        for j in range(len(row) // b):
-            word = sum((v & amask) << (i * a) for i, v in enumerate(row[j * b:(j + 1) * b]))
-            pos = b * a
-            if fmt.has_high:
-                word |= sh[m][j] << pos
-                pos += sb
-            if fmt.has_low_scale:
-                word |= sl[m][j] << pos
-            data += word.to_bytes(lanes, "little")
-        rows.append(np.frombuffer(bytes(data), dtype=np.uint8))
-    return np.stack(rows)
 
 
 def _make_act(name: str, cfg_dict: dict, M: int, seed: int) -> tuple[dict, dict]:
@@ -258,7 +205,7 @@ def _make_act(name: str, cfg_dict: dict, M: int, seed: int) -> tuple[dict, dict]
     sh[:2], sl[:2], ts[:2] = top_h, top_l, 1.0
     act = SQActivation(codes=codes, scale_high=sh, scale_low=sl, token_scale=ts, mask=mask,
                        fmt=fmt)
-    y = hw_matmul_act(act, weight, cfg.acc_bits)
+    y = hw_matmul_act(act, weight, cfg=cfg)
     arrays = {
         "mask": mask.numpy().astype(np.bool_),
         "w": weight.codes.numpy().astype(np.int8),

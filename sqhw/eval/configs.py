@@ -15,9 +15,6 @@ SWEEP = (
 )
 
 _WA = re.compile(r"W(\d)A(\d)")
-_INT = re.compile(r"INT(\d)")
-_TWO_FOUR = re.compile(r"2:4-INT(\d)")
-_SQ = re.compile(r"B(\d+)-\((\d)/(\d)\)-([0-9.]+)")
 _SMOOTH = re.compile(r"smooth=?([0-9.]+)")
 _ACT = re.compile(r"A(\d)")
 
@@ -42,16 +39,14 @@ def parse_config(spec: str, importance: str = "saliency", gptq: bool = False,
     per_channel = False
     if m := _WA.fullmatch(base):
         fmt, act_bits, per_channel = SQFormat.dense(int(m[1])), int(m[2]), True
-    elif m := _INT.fullmatch(base):
-        fmt, per_channel = SQFormat.dense(int(m[1])), True
-    elif m := _TWO_FOUR.fullmatch(base):
-        fmt = SQFormat.two_four(int(m[1]))
-    elif m := _SQ.fullmatch(base):
-        fmt = SQFormat(bank_size=int(m[1]), sparsity=float(m[4]), high_bits=int(m[2]),
-                       low_bits=int(m[3]))
     else:
-        raise ValueError(f"unknown format {base!r} in {spec!r}: use W8A8, INT4, 2:4-INT8 or "
-                         f"B16-(8/4)-0.875")
+        try:
+            fmt = SQFormat.parse(base)
+        except ValueError as e:
+            raise ValueError(f"{e}; or W<w>A<a> (e.g. W8A8); in {spec!r}") from None
+        # A dense format named INT<w> gets per-channel scales, as W<w>A<a> does; written as
+        # B<b>-(<h>/<l>)-1 it keeps per-bank scales.
+        per_channel = base.startswith("INT")
     for opt in opts:
         if opt == "gptq":
             gptq = True

@@ -168,20 +168,31 @@ class SQLinear(nn.Module):
         return y.reshape(*lead, self.out_features)
 
 
-def instrument(model: nn.Module) -> EvalContext:
-    """Replace every ``nn.Linear`` of ``model`` (in place) by an :class:`SQLinear`.
+def instrument(model: nn.Module, ctx: EvalContext | None = None,
+               layer: type[SQLinear] = SQLinear) -> EvalContext:
+    """Replace every ``nn.Linear`` of ``model`` (in place) by a ``layer`` (an
+    :class:`SQLinear` or a subclass of it) sharing ``ctx``.
+
+    Parameters
+    ----------
+    model : nn.Module
+    ctx : EvalContext, optional
+        The shared context (a fresh :class:`EvalContext` by default); a subclass for a layer
+        class that keeps more state (the activation mode's, :mod:`sqhw.report.accuracy`).
+    layer : type
+        The replacement, called as ``layer(name, linear, ctx)``.
 
     Returns
     -------
     EvalContext
-        With ``layers`` mapping each dotted name to its SQLinear, in model order.
+        ``ctx``, with ``layers`` mapping each dotted name to its replacement, in model order.
     """
-    ctx = EvalContext()
+    ctx = EvalContext() if ctx is None else ctx
     targets = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.Linear)]
     for name, lin in targets:
         parent_name, _, attr = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        q = SQLinear(name, lin, ctx)
+        q = layer(name, lin, ctx)
         setattr(parent, attr, q)
         ctx.layers[name] = q
     ctx.reset_snr()

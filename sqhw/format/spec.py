@@ -3,6 +3,7 @@
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field
 
 from .pipeline import MULTS, RowPlan, row_plan
@@ -157,6 +158,51 @@ class SQFormat:
         if self.low_bits == 0 and self.bank_size == 4 and self.k == 2:
             return f"2:4-INT{self.high_bits}"
         return f"B{self.bank_size}-({self.high_bits}/{self.low_bits})-{self.sparsity:g}"
+
+    @classmethod
+    def parse(cls, name: str) -> "SQFormat":
+        """The format named ``name``: the inverse of :attr:`name`.
+
+        Accepted forms: ``B<b>-(<h>/<l>)-<s>`` (``B16-(8/4)-0.875``), ``INT<l>`` (dense, as
+        :meth:`dense`) and ``2:4-INT<h>`` (as :meth:`two_four`).
+
+        A name does not carry ``scale_bits``, nor, for a dense format, the bank size or
+        ``high_bits``: these take their defaults (8; bank size 16 and ``high_bits`` 8, as
+        :meth:`dense`). So ``SQFormat.parse(f.name) == f`` for every format with
+        ``scale_bits = 8`` that is not dense or is ``SQFormat.dense(l)``; for any other
+        format ``SQFormat.parse(f.name).name == f.name``.
+
+        ``s`` is read as the multiple of ``1/b`` whose ``:g`` spelling (six significant
+        digits, as :attr:`name` writes it) it has, so ``B128-(8/4)-0.992188`` is ``k = 1``;
+        any spelling of the same number (``0.50``, ``.5``) is accepted. The ``B`` form also
+        reads a dense or 2:4 format (``B16-(8/4)-1`` is ``INT4``).
+
+        Raises
+        ------
+        ValueError
+            In one line: naming the accepted forms when ``name`` has none of them, or
+            the field that is out of range.
+        TypeError
+            If ``name`` is not a string.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"format name must be a string, not {name!r}")
+        forms = "use B<b>-(<h>/<l>)-<s> (e.g. B16-(8/4)-0.875), INT<l> or 2:4-INT<h>"
+        try:
+            if m := re.fullmatch(r"INT(\d+)", name):
+                return cls.dense(int(m[1]))
+            if m := re.fullmatch(r"2:4-INT(\d+)", name):
+                return cls.two_four(int(m[1]))
+            if m := re.fullmatch(r"B(\d+)-\((\d+)/(\d+)\)-(\d+\.?\d*|\.\d+)", name):
+                b, s = int(m[1]), float(m[4])
+                if b > 0 and 0.0 <= s <= 1.0:
+                    on_grid = 1.0 - round((1.0 - s) * b) / b
+                    if f"{on_grid:g}" == f"{s:g}":
+                        s = on_grid
+                return cls(bank_size=b, sparsity=s, high_bits=int(m[2]), low_bits=int(m[3]))
+        except ValueError as e:
+            raise ValueError(f"format name {name!r}: {e}") from None
+        raise ValueError(f"unknown format name {name!r}: {forms}")
 
     # -- constructors for the baselines --------------------------------------------------
     @classmethod

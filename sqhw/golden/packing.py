@@ -1,8 +1,14 @@
-"""The bit-level weight memory image (datasheet §4): ``pack`` and ``unpack``.
+"""The streams the hardware takes, bit for bit.
 
-Bit order: a record's bit ``p`` is bit ``p % 8`` (LSB = 0) of its byte ``p // 8``. Fields
-from bit 0 up: ``low[0..b-1]`` (``low_width`` bits each), ``high[0..k-1]`` (``high_bits``
-each), ``scale_low`` (if ``low_bits > 0``), ``scale_high`` (if ``k > 0``), zero padding.
+Weight mode: the weight memory image (datasheet §4), :func:`pack` and :func:`unpack`.
+Activation mode (datasheet §10): the weight stream :func:`act_weight_image` (mask words and
+reordered dense weight records) and the token stream :func:`act_token_image` (codes and
+per-bank scale codes).
+
+Weight-mode image, bit order: a record's bit ``p`` is bit ``p % 8`` (LSB = 0) of its byte
+``p // 8``. Fields from bit 0 up: ``low[0..b-1]`` (``low_width`` bits each),
+``high[0..k-1]`` (``high_bits`` each), ``scale_low`` (if ``low_bits > 0``), ``scale_high``
+(if ``k > 0``), zero padding.
 So byte ``0b1000_0111`` at the start of an INT4 record is ``low[0] = 7, low[1] = -8``.
 Records run bank by bank inside a column, column after column.
 """
@@ -10,10 +16,10 @@ Records run bank by bank inside a column, column after column.
 import numpy as np
 import torch
 
-from ..format import SQFormat
-from .tensor import MalformedSQError, SQTensor
+from ..format import HWConfig, SQFormat
+from .tensor import MalformedSQError, SQTensor, reorder_permutation
 
-__all__ = ["pack", "unpack", "record_fields"]
+__all__ = ["pack", "unpack", "record_fields", "act_weight_image", "act_token_image"]
 
 
 def record_fields(fmt: SQFormat) -> list[tuple[str, int, int, bool]]:
@@ -139,3 +145,61 @@ def unpack(data: bytes, fmt: SQFormat, K: int, N: int,
         col_scale=torch.ones(N) if col_scale is None else col_scale.to(torch.float32),
         fmt=fmt)
     return sq.validate()
+
+
+# -- activation mode -----------------------------------------------------------------------
+
+def act_weight_image(cfg: HWConfig, mask, w) -> bytes:
+    """The activation-mode weight stream of W[K, N] (datasheet §10.3), N a multiple of
+    ``rows``: per tile of R columns, column 0 = the K/b mask words (bit i of record j set
+    when channel j·b + i is high), then for each of the R columns its K/b records of b
+    **reordered** codes (``w[reorder_permutation(mask)]``), code p at bits
+    [p·wb, (p+1)·wb); every record ``weight_data_bits/8`` bytes, little-endian."""
+    mask = torch.as_tensor(mask, dtype=torch.bool)
+    w = torch.as_tensor(w).to(torch.int64)
+    b, R, wb = cfg.fmt.bank_size, cfg.rows, cfg.weight_bits
+    K, N = w.shape
+    if tuple(mask.shape) != (K,) or K % b or N % R:
+        raise ValueError(f"need a mask [K] and weights [K, N], K a multiple of bank_size {b} "
+                         f"and N a multiple of rows {R}; not mask {list(mask.shape)}, "
+                         f"weights {[K, N]}")
+    nbytes, nb, wmask = cfg.weight_data_bits // 8, K // b, (1 << wb) - 1
+    bits = mask.tolist()
+    mask_recs = b"".join(sum(1 << i for i in range(b) if bits[j * b + i])
+                         .to_bytes(nbytes, "little") for j in range(nb))
+    wr = w[reorder_permutation(mask, cfg.fmt)].T.tolist()      # [N][K], reordered
+    out = bytearray()
+    for t in range(N // R):
+        out += mask_recs
+        for n in range(t * R, (t + 1) * R):
+            for j in range(nb):
+                word = sum((v & wmask) << (p * wb) for p, v in enumerate(wr[n][j * b:(j + 1) * b]))
+                out += word.to_bytes(nbytes, "little")
+    return bytes(out)
+
+
+def act_token_image(cfg: HWConfig, codes, scale_high, scale_low) -> np.ndarray:
+    """uint8 [M, K/b · beat bytes]: every token's activation beats (datasheet §10.4), bank j
+    at bytes [j·L, (j+1)·L), L = ``act_data_bits/8``: the b codes of the bank in natural
+    order (a bits each, two's complement), then the bank's high scale code (k > 0) and low
+    scale code (l > 0), sb bits each, zero padding to the byte."""
+    fmt = cfg.fmt
+    b, a, sb = fmt.bank_size, cfg.act_bits, fmt.scale_bits
+    codes = torch.as_tensor(codes).to(torch.int64).tolist()
+    sh = torch.as_tensor(scale_high).to(torch.int64).tolist()
+    sl = torch.as_tensor(scale_low).to(torch.int64).tolist()
+    lanes, amask = cfg.act_data_bits // 8, (1 << a) - 1
+    rows = []
+    for m, row in enumerate(codes):
+        data = bytearray()
+        for j in range(len(row) // b):
+            word = sum((v & amask) << (i * a) for i, v in enumerate(row[j * b:(j + 1) * b]))
+            pos = b * a
+            if fmt.has_high:
+                word |= sh[m][j] << pos
+                pos += sb
+            if fmt.has_low_scale:
+                word |= sl[m][j] << pos
+            data += word.to_bytes(lanes, "little")
+        rows.append(np.frombuffer(bytes(data), dtype=np.uint8))
+    return np.stack(rows)

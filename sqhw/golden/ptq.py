@@ -14,6 +14,12 @@ pass ``weight.T``) and on calibration statistics of the layer's input ``X[M, K]`
 - :func:`quantize_layer` runs any of these from a :class:`PTQMethod`, which also expresses the
   baselines (RTN per-channel ``W8A8 … W4A4``, GPTQ ``W4A8``, 2:4 by magnitude or saliency).
 
+The activation mode's offline step lives here too (``docs/activation-mode.md``):
+:func:`calibrate_activation_mask` fixes one bit per input channel (exactly k high channels
+per bank) from the importance ``I_j = |Ā_j · Σ_n W'[j, n]|`` (:func:`activation_importance`)
+and records the weight-row permutation that puts, inside every bank, the high channels first
+(:class:`ActCalibration`).
+
 The paper writes the importance as ``W'²/([H⁻¹]_ii)²`` after SparseGPT, whose algorithm
 denotes by ``H⁻¹`` the upper Cholesky factor ``U`` of the inverse Hessian (``H⁻¹ = UᵀU``):
 squaring that factor's diagonal gives the inverse-Hessian diagonal of the weights not yet
@@ -28,12 +34,13 @@ import torch
 
 from ..format import SQFormat
 from .quantize import quantize_weight, select_high
-from .tensor import SQTensor
+from .tensor import SQTensor, check_float_2d, check_reduction_dim, reorder_permutation
 
 __all__ = [
     "HessianAccumulator", "PTQMethod", "damp_hessian", "inverse_hessian_diag",
     "smooth_factors", "smooth", "saliency", "quantize_sq", "gptq_quantize",
     "quantize_layer",
+    "ActCalibration", "activation_importance", "calibrate_activation_mask",
 ]
 
 
@@ -464,3 +471,117 @@ def quantize_layer(w: torch.Tensor, method: PTQMethod, hessian: torch.Tensor | N
                          method.importance if method.fmt.k else "magnitude",
                          method.per_channel, method.percdamp)
     return sq, s
+
+
+# -- activation mode: the static mask ---------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class ActCalibration:
+    """The offline result of :func:`calibrate_activation_mask`.
+
+    Attributes
+    ----------
+    mask : torch.bool [K]
+        True for a high-precision channel; exactly ``fmt.k`` per bank.
+    importance : torch.float64 [K]
+        ``|Ā_j · Σ_n W'[j, n]|``, the ranking the mask was taken from.
+    perm : torch.int64 [K]
+        :func:`reorder_permutation` of ``mask``.
+    smooth : torch.float32 [K] or None
+        SmoothQuant factors ``s`` (``W' = diag(s)·W``, ``X' = X / s``); None = no smoothing.
+    fmt : SQFormat
+        The activation format (its ``high_bits``/``low_bits`` are activation precisions).
+    """
+
+    mask: torch.Tensor
+    importance: torch.Tensor
+    perm: torch.Tensor
+    smooth: torch.Tensor | None
+    fmt: SQFormat
+
+    @property
+    def inverse_perm(self) -> torch.Tensor:
+        """int64 [K]: ``inv[perm[p]] = p``."""
+        return torch.argsort(self.perm)
+
+    @property
+    def reordered_mask(self) -> torch.Tensor:
+        """bool [K]: the mask in reordered channel order (the first k of every bank)."""
+        return self.mask[self.perm]
+
+    def smooth_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``X' = X / s`` (unchanged without smoothing)."""
+        if self.smooth is None:
+            return x
+        return (x.to(torch.float64) / self.smooth.to(torch.float64)).to(x.dtype)
+
+    def smooth_weight(self, w: torch.Tensor) -> torch.Tensor:
+        """``W' = diag(s)·W`` (unchanged without smoothing)."""
+        if self.smooth is None:
+            return w
+        return smooth(w, self.smooth)[0]
+
+    def reorder_weight(self, w: torch.Tensor) -> torch.Tensor:
+        """Rows of ``w`` in the offline order: ``w[perm]``."""
+        return w[self.perm]
+
+    def reorder_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Columns of ``x`` in the offline order (the host-side gather): ``x[:, perm]``."""
+        return x[:, self.perm]
+
+
+def activation_importance(x_calib: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """float64 [K]: ``I_j = |Ā_j · Σ_n W[j, n]|`` with ``Ā_j = mean_t |x_calib[t, j]|``.
+
+    Pass the smoothed tensors (``X' = X / s``, ``W' = diag(s)·W``) for smoothed importance.
+    The row sum is signed, as in the paper: a channel whose weights cancel ranks low.
+    """
+    a_bar = x_calib.detach().to(torch.float64).abs().mean(dim=0)
+    return (a_bar * w.detach().to(torch.float64).sum(dim=1)).abs()
+
+
+def calibrate_activation_mask(x_calib: torch.Tensor, w: torch.Tensor, fmt: SQFormat,
+                              smooth_alpha: float | None = None) -> ActCalibration:
+    """Fix the static activation mask of one layer from calibration data.
+
+    Parameters
+    ----------
+    x_calib : float tensor [T, K]
+        Calibration activations (T tokens).
+    w : float tensor [K, N]
+        The layer's weight (K = reduction dimension; ``nn.Linear.weight.T``).
+    fmt : SQFormat
+        The activation format; K must be a multiple of its bank size.
+    smooth_alpha : float, optional
+        SmoothQuant migration strength in [0, 1] (:func:`sqhw.golden.ptq.smooth_factors`,
+        from the per-channel ``max |x_calib|``). The factors are recorded; the importance is
+        computed on ``X' = X / s`` and ``W' = diag(s)·W``, so ``X'W' = XW``.
+
+    Returns
+    -------
+    ActCalibration
+        The top-k channels per bank by importance (ties: lower channel first, as
+        :func:`~sqhw.golden.quantize.select_high`), and the reordering permutation.
+
+    Raises
+    ------
+    ValueError, TypeError
+        On bad shapes, non-finite values, a K that is not a multiple of the bank size or an
+        ``smooth_alpha`` outside [0, 1].
+    """
+    check_float_2d("x_calib", x_calib, "[T, K]")
+    check_float_2d("w", w, "[K, N]")
+    K = w.shape[0]
+    check_reduction_dim(K, fmt)
+    if x_calib.shape[1] != K or x_calib.shape[0] == 0:
+        raise ValueError(f"x_calib must be [T, K] with T > 0 and K = {K} (w's rows), "
+                         f"not {list(x_calib.shape)}")
+    s = None
+    if smooth_alpha is not None:
+        s = smooth_factors(x_calib.detach().abs().amax(dim=0), w, smooth_alpha)
+        w = smooth(w, s)[0]
+        x_calib = x_calib.to(torch.float64) / s.to(torch.float64)
+    imp = activation_importance(x_calib, w)
+    mask = select_high(imp[:, None], fmt)[:, 0].clone()
+    return ActCalibration(mask=mask, importance=imp, perm=reorder_permutation(mask, fmt),
+                          smooth=s, fmt=fmt)

@@ -1,11 +1,30 @@
-"""Weight quantization into SQ-format (vectorised: no Python loops over elements)."""
+"""The quantizers of both modes (vectorised: no Python loops over elements).
+
+Weight mode: :func:`quantize_weight` (SQ-format weights), :func:`quantize_activation` (the
+host's dense per-token activations), :func:`random_sqtensor` (test data). Activation mode:
+:func:`quantize_activation_sq` (the host's SQ activations under a mask),
+:func:`quantize_weight_dense` (dense per-column weights), :func:`dynamic_activation_mask`
+(the per-token top-k reference mask). Both modes pick their high elements with
+:func:`select_high`, turn group scales into codes with :func:`two_level_scales` and round
+each group with :func:`quantize_group`.
+"""
 
 import torch
 
-from ..format import SQFormat
-from .tensor import SQTensor
+from ..format import WEIGHT_BITS, SQFormat
+from .tensor import (
+    DenseWeight,
+    MalformedSQError,
+    SQActivation,
+    SQTensor,
+    check_activation_mask,
+    check_float_2d,
+    check_reduction_dim,
+)
 
-__all__ = ["quantize_weight", "random_sqtensor", "select_high", "two_level_scales"]
+__all__ = ["quantize_weight", "random_sqtensor", "select_high", "two_level_scales",
+           "quantize_group", "quantize_activation",
+           "quantize_activation_sq", "quantize_weight_dense", "dynamic_activation_mask"]
 
 
 def _top_positions(importance: torch.Tensor, fmt: SQFormat) -> torch.Tensor:
@@ -48,8 +67,10 @@ def two_level_scales(group_scales: list[torch.Tensor], fmt: SQFormat):
     return [c for c in codes], col
 
 
-def _quantize_group(w: torch.Tensor, step: torch.Tensor, qmax: int) -> torch.Tensor:
-    """Symmetric round-half-to-even; a zero step (all-zero group) gives code 0."""
+def quantize_group(w: torch.Tensor, step: torch.Tensor, qmax: int) -> torch.Tensor:
+    """int8 codes of ``w`` with the coded step ``step`` (broadcast): symmetric
+    round-half-to-even, clamped to ``±qmax``; a zero step (all-zero group) gives code 0.
+    The one group quantizer of both modes."""
     safe = torch.where(step > 0, step, torch.ones_like(step))
     q = torch.round(w / safe).clamp_(-qmax, qmax).mul_(step > 0)
     return q.to(torch.int8)
@@ -113,12 +134,12 @@ def quantize_weight(w: torch.Tensor, fmt: SQFormat, importance: torch.Tensor | N
     (code_low, code_high), col = two_level_scales([low_fs, high_fs], fmt)
 
     step_low = (code_low.to(torch.float64) * col).to(torch.float32)[:, None, :]
-    low = _quantize_group(wb, step_low, fmt.low_max)
+    low = quantize_group(wb, step_low, fmt.low_max)
     low = low.masked_fill_(mb, fmt.vmask).reshape(K, N)
 
     if k:
         step_high = (code_high.to(torch.float64) * col).to(torch.float32)[:, None, :]
-        high = _quantize_group(high_w, step_high, fmt.high_max).reshape(nb * k, N)
+        high = quantize_group(high_w, step_high, fmt.high_max).reshape(nb * k, N)
     else:
         high = torch.zeros(0, N, dtype=torch.int8)
     return SQTensor(low=low, high=high, scale_low=code_low, scale_high=code_high,
@@ -153,3 +174,92 @@ def random_sqtensor(fmt: SQFormat, K: int, N: int,
         scale_high.zero_()
     return SQTensor(low=low, high=high, scale_low=scale_low, scale_high=scale_high,
                     col_scale=torch.ones(N), fmt=fmt)
+
+
+def quantize_activation(x: torch.Tensor, act_bits: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Host-side dynamic symmetric per-token quantization.
+
+    Returns ``(x_int int32 [M, K], scale float32 [M])`` with ``x ≈ x_int · scale[:, None]``
+    and codes in ``±(2^(a-1) - 1)``. An all-zero token gets scale 1 and codes 0.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 2 or not x.dtype.is_floating_point:
+        raise ValueError("x must be a 2-D float tensor [M, K]")
+    if not torch.isfinite(x).all():
+        raise ValueError("x has non-finite values")
+    qmax = (1 << (act_bits - 1)) - 1
+    amax = x.detach().abs().amax(dim=1).to(torch.float64)
+    scale = torch.where(amax > 0, amax / qmax, torch.ones_like(amax))
+    x_int = torch.round(x.to(torch.float64) / scale[:, None]).clamp(-qmax, qmax)
+    return x_int.to(torch.int32), scale.to(torch.float32)
+
+
+# -- activation mode -----------------------------------------------------------------------
+
+def dynamic_activation_mask(x: torch.Tensor, fmt: SQFormat) -> torch.Tensor:
+    """bool [M, K]: per token, the top-k ``|x|`` of every bank (ties: lower channel first).
+
+    The dynamic variant is a **reference only**: the hardware uses a static mask.
+    """
+    check_float_2d("x", x, "[M, K]")
+    check_reduction_dim(x.shape[1], fmt)
+    return select_high(x.detach().abs().T.contiguous(), fmt).T.contiguous()
+
+
+def quantize_activation_sq(x: torch.Tensor, mask: torch.Tensor, fmt: SQFormat) -> SQActivation:
+    """Host-side dynamic activation quantization into SQ-format with a given mask.
+
+    Per token and bank, the high channels (``mask`` True) are quantized to symmetric
+    INT(``fmt.high_bits``) and the low ones to symmetric INT(``fmt.low_bits``), each group with
+    float scale ``max|group| / qmax``. The scales become two-level exactly as for weights
+    (:func:`~sqhw.golden.quantize.two_level_scales`, with the token in the role of the
+    column): ``token_scale[m] = max group scale / (2^sb - 1)``, codes ``ceil(scale /
+    token_scale)``, and each group is quantized (round half to even) with its coded step
+    ``token_scale·code``, so no value clips and every element is within half a step.
+
+    Parameters
+    ----------
+    x : float tensor [M, K]
+    mask : bool tensor [K] (static) or [M, K] (per token, the dynamic reference)
+    fmt : SQFormat
+        The activation format.
+
+    Raises
+    ------
+    MalformedSQError
+        When a bank of ``mask`` does not hold exactly k high channels.
+    ValueError
+        On a bad ``x``.
+    """
+    check_float_2d("x", x, "[M, K]")
+    M, K = x.shape
+    check_reduction_dim(K, fmt)
+    check_activation_mask(mask, fmt, K)
+    if mask.dim() == 2 and mask.shape[0] != M:
+        raise MalformedSQError(f"a per-token mask must have {M} rows, not {mask.shape[0]}")
+    b, nb = fmt.bank_size, K // fmt.bank_size
+    xb = x.detach().to(torch.float32).reshape(M, nb, b)
+    mb = mask.expand(M, K).reshape(M, nb, b)
+    a = xb.abs()
+    high_fs = (a.masked_fill(~mb, 0.0).amax(dim=2) / fmt.high_max if fmt.k
+               else torch.zeros(M, nb))
+    low_fs = (a.masked_fill(mb, 0.0).amax(dim=2) / fmt.low_max if fmt.low_bits
+              else torch.zeros(M, nb))
+    (code_high, code_low), tok = two_level_scales([high_fs.T, low_fs.T], fmt)
+    code_high, code_low = code_high.T.contiguous(), code_low.T.contiguous()   # [M, nb]
+    step_h = (code_high.to(torch.float64) * tok[:, None]).to(torch.float32)[:, :, None]
+    step_l = (code_low.to(torch.float64) * tok[:, None]).to(torch.float32)[:, :, None]
+    q_h = quantize_group(xb, step_h, fmt.high_max)
+    q_l = quantize_group(xb, step_l, fmt.low_max)
+    codes = torch.where(mb, q_h, q_l).reshape(M, K).to(torch.int32)
+    return SQActivation(codes=codes, scale_high=code_high, scale_low=code_low,
+                        token_scale=tok.to(torch.float32), mask=mask.clone(), fmt=fmt)
+
+
+def quantize_weight_dense(w: torch.Tensor, bits: int = 8) -> DenseWeight:
+    """Per-output-column symmetric INT``bits`` (4 or 8): ``scale[n] = max|w[:, n]| / qmax``,
+    round half to even. An all-zero column gets scale 1 and codes 0."""
+    if bits not in WEIGHT_BITS:
+        raise ValueError(f"bits must be 4 or 8, not {bits}")
+    check_float_2d("w", w, "[K, N]")
+    codes_t, scale = quantize_activation(w.T, bits)   # per row of w.T = per column of w
+    return DenseWeight(codes=codes_t.T.contiguous().to(torch.int8), col_scale=scale, bits=bits)

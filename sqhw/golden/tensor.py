@@ -1,12 +1,19 @@
-"""The SQTensor container and its validation."""
+"""The containers of both modes and their validation.
+
+Weight mode: :class:`SQTensor` (a weight in SQ-format). Activation mode: :class:`SQActivation`
+(activations in SQ-format with a static mask), :class:`DenseWeight` (the dense weights it
+multiplies), and the static mask's checks and offline channel order
+(:func:`check_activation_mask`, :func:`reorder_permutation`).
+"""
 
 from dataclasses import dataclass, field
 
 import torch
 
-from ..format import SQFormat
+from ..format import WEIGHT_BITS, SQFormat
 
-__all__ = ["SQTensor", "MalformedSQError"]
+__all__ = ["SQTensor", "MalformedSQError", "SQActivation", "DenseWeight",
+           "check_activation_mask", "reorder_permutation"]
 
 
 class MalformedSQError(ValueError):
@@ -182,3 +189,278 @@ def _first_bad(bad: torch.Tensor, template: str, values: torch.Tensor, bank: int
     if bool(bad.any()):
         r, n = (int(i) for i in bad.nonzero()[0])
         raise MalformedSQError(template.format(j=r // bank, n=n, v=int(values[r, n])))
+
+
+# -- argument checks shared by the quantizers and the calibration (package-internal) --------
+
+def check_float_2d(name: str, t, shape_doc: str) -> None:
+    """Raise ValueError unless ``t`` is a finite 2-D float tensor (``shape_doc`` names its
+    shape in the message). Package-internal: not part of ``__all__``."""
+    if not isinstance(t, torch.Tensor) or t.dim() != 2 or not t.dtype.is_floating_point:
+        raise ValueError(f"{name} must be a 2-D float tensor {shape_doc}, "
+                         f"not {getattr(t, 'shape', t)!r}")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} has non-finite values")
+
+
+def check_reduction_dim(K: int, fmt: SQFormat) -> None:
+    """Raise unless ``fmt`` is an SQFormat and ``K`` a positive multiple of its bank size.
+    Package-internal: not part of ``__all__``."""
+    if not isinstance(fmt, SQFormat):
+        raise TypeError(f"fmt must be an SQFormat, not {fmt!r}")
+    b = fmt.bank_size
+    if K == 0 or K % b:
+        raise ValueError(f"K must be a positive multiple of bank_size {b}, not {K} "
+                         f"(pad with zero channels)")
+
+
+# -- activation mode: the static mask -------------------------------------------------------
+
+def check_activation_mask(mask: torch.Tensor, fmt: SQFormat, K: int | None = None) -> None:
+    """Check a static mask ``bool [K]`` (or a per-token one, ``bool [M, K]``).
+
+    Raises
+    ------
+    MalformedSQError
+        On a wrong shape or dtype, or when a bank does not hold exactly ``fmt.k`` high
+        channels; the message names the first bad bank (and token).
+    """
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool or mask.dim() not in (1, 2):
+        raise MalformedSQError(f"mask must be a bool tensor [K] (or [M, K]), not "
+                               f"{getattr(mask, 'dtype', type(mask))} "
+                               f"{list(getattr(mask, 'shape', []))}")
+    b, k = fmt.bank_size, fmt.k
+    Km = mask.shape[-1]
+    if K is not None and Km != K:
+        raise MalformedSQError(f"mask has {Km} channels, expected {K}")
+    if Km % b or Km == 0:
+        raise MalformedSQError(f"mask has {Km} channels, not a positive multiple of "
+                               f"bank_size {b}")
+    counts = mask.reshape(-1, Km // b, b).sum(dim=2)
+    bad = counts != k
+    if bool(bad.any()):
+        m, j = (int(i) for i in bad.nonzero()[0])
+        where = f"mask bank {j}" if mask.dim() == 1 else f"mask bank {j} of token {m}"
+        raise MalformedSQError(f"{where} has {int(counts[m, j])} high channels, expected {k}")
+
+
+def reorder_permutation(mask: torch.Tensor, fmt: SQFormat) -> torch.Tensor:
+    """int64 [K]: the offline channel order of a static mask.
+
+    Inside every bank the high channels come first, in increasing channel order, then the
+    low channels, also in increasing order. ``perm[p]`` is the original channel at
+    reordered position ``p``: reorder weights with ``w[perm]`` and activations with
+    ``x[:, perm]``. Channels never leave their bank.
+    """
+    check_activation_mask(mask, fmt)
+    if mask.dim() != 1:
+        raise ValueError("reorder_permutation needs a static mask [K]")
+    K, b = mask.shape[0], fmt.bank_size
+    key = (~mask).reshape(K // b, b).to(torch.int8)          # 0 = high, 1 = low
+    local = torch.sort(key, dim=1, stable=True).indices
+    return (local + torch.arange(0, K, b)[:, None]).reshape(K)
+
+
+
+# -- activation mode: the containers -------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class SQActivation:
+    """Activations ``X[M, K]`` in SQ-format with a static mask, as the hardware receives them.
+
+    Attributes
+    ----------
+    codes : torch.int32 [M, K]
+        Natural channel order. A high channel holds a symmetric INT(h) code
+        (``±(2^(h-1) - 1)``), a low channel a symmetric INT(l) code (``±(2^(l-1) - 1)``; 0
+        when ``l = 0``). No vmask: the mask is static and known to the hardware.
+    scale_high, scale_low : torch.int32 [M, K/b]
+        Unsigned scale codes per (token, bank) of each group (``0 .. 2^sb - 1``; 0 = the
+        group is all zero; ``scale_high`` is 0 when k = 0, ``scale_low`` when l = 0).
+    token_scale : torch.float32 [M]
+        One float per token (host side only).
+    mask : torch.bool [K] (static) or [M, K] (dynamic reference only)
+    fmt : SQFormat
+        The activation format.
+
+    The real value of element ``(m, i)`` in bank ``j`` is
+    ``token_scale[m] · scale_<group>[m, j] · codes[m, i]``.
+    """
+
+    codes: torch.Tensor
+    scale_high: torch.Tensor
+    scale_low: torch.Tensor
+    token_scale: torch.Tensor
+    mask: torch.Tensor
+    fmt: SQFormat
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.codes.shape)
+
+    @property
+    def n_banks(self) -> int:
+        return self.codes.shape[1] // self.fmt.bank_size
+
+    @property
+    def is_static(self) -> bool:
+        return self.mask.dim() == 1
+
+    def _mask2d(self) -> torch.Tensor:
+        return self.mask.expand(self.shape)
+
+    def scale_codes(self) -> torch.Tensor:
+        """int64 [M, K]: the scale code that multiplies each element (its group's)."""
+        b = self.fmt.bank_size
+        hi = self.scale_high.to(torch.int64).repeat_interleave(b, dim=1)
+        lo = self.scale_low.to(torch.int64).repeat_interleave(b, dim=1)
+        return torch.where(self._mask2d(), hi, lo)
+
+    def effective(self) -> torch.Tensor:
+        """int64 [M, K]: ``scale_code · code`` per element. Its plain dot product with the
+        weights equals the hardware's banked sum (distributivity)."""
+        return self.scale_codes() * self.codes.to(torch.int64)
+
+    def steps(self) -> torch.Tensor:
+        """float64 [M, K]: the quantization step of each element, ``token_scale·code``."""
+        return self.scale_codes().to(torch.float64) * self.token_scale.to(torch.float64)[:, None]
+
+    def dequantize(self) -> torch.Tensor:
+        """float32 [M, K]: the real activations the codes stand for."""
+        self.validate()
+        x = self.effective().to(torch.float64) * self.token_scale.to(torch.float64)[:, None]
+        return x.to(torch.float32)
+
+    def high_codes(self) -> torch.Tensor:
+        """int64 [M, K/b, k]: the high lanes of every bank, in increasing channel order
+        (what the select-and-gather unit puts on its high outputs). Static masks only."""
+        return self._lanes(True)
+
+    def low_codes(self) -> torch.Tensor:
+        """int64 [M, K/b, b-k]: the low lanes of every bank, in increasing channel order."""
+        return self._lanes(False)
+
+    def _lanes(self, high: bool) -> torch.Tensor:
+        if not self.is_static:
+            raise ValueError("lanes exist for a static mask only")
+        self.validate()
+        M, K = self.shape
+        b, k = self.fmt.bank_size, self.fmt.k
+        perm = reorder_permutation(self.mask, self.fmt).reshape(K // b, b)
+        sel = perm[:, :k] if high else perm[:, k:]
+        return self.codes.to(torch.int64)[:, sel]
+
+    def reordered(self, perm: torch.Tensor) -> "SQActivation":
+        """The same activations with channels in the order ``perm`` (host-side gather).
+
+        ``perm`` must keep every channel inside its bank (as :func:`reorder_permutation`
+        does), so the per-bank scale codes stay valid.
+        """
+        b = self.fmt.bank_size
+        if not torch.equal(perm // b, torch.arange(perm.shape[0]) // b):
+            raise ValueError("perm moves a channel out of its bank")
+        mask = self.mask[..., perm]
+        return SQActivation(codes=self.codes[:, perm], scale_high=self.scale_high,
+                            scale_low=self.scale_low, token_scale=self.token_scale,
+                            mask=mask, fmt=self.fmt)
+
+    def validate(self) -> "SQActivation":
+        """Check shapes, the mask and every code's range.
+
+        Raises
+        ------
+        MalformedSQError
+            Naming the first bad bank (and token).
+        """
+        fmt = self.fmt
+        b = fmt.bank_size
+        c = self.codes
+        if c.dim() != 2 or c.shape[1] % b or c.dtype.is_floating_point or c.dtype == torch.bool:
+            raise MalformedSQError(f"codes must be integer [M, K] with K a multiple of "
+                                   f"bank_size {b}, not {c.dtype} {list(c.shape)}")
+        M, K = c.shape
+        nb = K // b
+        for name, shape in (("scale_high", (M, nb)), ("scale_low", (M, nb)),
+                            ("token_scale", (M,))):
+            t = getattr(self, name)
+            if tuple(t.shape) != shape:
+                raise MalformedSQError(f"{name} must have shape {list(shape)}, "
+                                       f"not {list(t.shape)}")
+        check_activation_mask(self.mask, fmt, K)
+        if self.mask.dim() == 2 and self.mask.shape[0] != M:
+            raise MalformedSQError(f"a per-token mask must have {M} rows, "
+                                   f"not {self.mask.shape[0]}")
+        lim = torch.where(self._mask2d(), fmt.high_max, fmt.low_max)
+        bad = c.to(torch.int64).abs() > lim
+        if bool(bad.any()):
+            m, i = (int(v) for v in bad.nonzero()[0])
+            grp = "high" if bool(self._mask2d()[m, i]) else "low"
+            raise MalformedSQError(f"{grp} code {int(c[m, i])} out of range "
+                                   f"±{int(lim[m, i])} at channel {i} (bank {i // b}) "
+                                   f"of token {m}")
+        for name, present in (("scale_high", fmt.has_high), ("scale_low", fmt.has_low_scale)):
+            s = getattr(self, name).to(torch.int64)
+            hi = fmt.scale_max if present else 0
+            bad = (s < 0) | (s > hi)
+            if bool(bad.any()):
+                m, j = (int(v) for v in bad.nonzero()[0])
+                raise MalformedSQError(f"{name} code {int(s[m, j])} out of range 0..{hi} "
+                                       f"in bank {j} of token {m}")
+        if not torch.isfinite(self.token_scale).all() or (self.token_scale < 0).any():
+            raise MalformedSQError("token_scale must be finite and non-negative")
+        return self
+
+
+@dataclass(frozen=True, eq=False)
+class DenseWeight:
+    """Dense symmetric INT(``bits``) weights with one float scale per output column.
+
+    Attributes
+    ----------
+    codes : torch.int8 [K, N]
+        In ``±(2^(bits-1) - 1)``; rows in whatever channel order the caller keeps (natural
+        order unless :meth:`reordered`).
+    col_scale : torch.float32 [N]
+    bits : int
+        4 or 8.
+    """
+
+    codes: torch.Tensor
+    col_scale: torch.Tensor
+    bits: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.codes.shape)
+
+    @property
+    def qmax(self) -> int:
+        return (1 << (self.bits - 1)) - 1
+
+    def validate(self) -> "DenseWeight":
+        """Raises :class:`MalformedSQError` on a bad shape or an out-of-range code."""
+        if self.bits not in WEIGHT_BITS:
+            raise MalformedSQError(f"weight bits must be 4 or 8, not {self.bits}")
+        c = self.codes
+        if c.dim() != 2 or c.dtype.is_floating_point or c.dtype == torch.bool:
+            raise MalformedSQError(f"weight codes must be integer [K, N], not "
+                                   f"{c.dtype} {list(c.shape)}")
+        if tuple(self.col_scale.shape) != (c.shape[1],):
+            raise MalformedSQError(f"col_scale must have shape [{c.shape[1]}], "
+                                   f"not {list(self.col_scale.shape)}")
+        bad = c.to(torch.int64).abs() > self.qmax
+        if bool(bad.any()):
+            i, n = (int(v) for v in bad.nonzero()[0])
+            raise MalformedSQError(f"weight code {int(c[i, n])} out of range ±{self.qmax} "
+                                   f"at row {i} of column {n}")
+        return self
+
+    def dequantize(self) -> torch.Tensor:
+        """float32 [K, N]."""
+        self.validate()
+        w = self.codes.to(torch.float64) * self.col_scale.to(torch.float64)[None, :]
+        return w.to(torch.float32)
+
+    def reordered(self, perm: torch.Tensor) -> "DenseWeight":
+        """Rows in the order ``perm`` (the offline weight reordering)."""
+        return DenseWeight(codes=self.codes[perm], col_scale=self.col_scale, bits=self.bits)

@@ -4,7 +4,7 @@ Weight mode is exactly ``python -m sqhw.eval`` (:mod:`sqhw.eval.run`: calibrate,
 quantize_model, evaluate on the fast path). The activation mode (SQ-format on the
 activations with a static mask) uses :class:`ActSQLinear`, an :class:`~sqhw.eval.SQLinear`
 whose quantized forward pass is the golden activation-mode model of
-:mod:`sqhw.golden.actmode`:
+:mod:`sqhw.golden` (``docs/activation-mode.md``):
 
 - calibration accumulates each linear's mean ``|x|`` per input channel (real tokens only,
   FP32 model) next to the usual statistics;
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..eval.quantized import EvalContext, SQLinear
+from ..eval.quantized import EvalContext, SQLinear, instrument
 from ..golden import (
     ActCalibration,
     DenseWeight,
@@ -100,24 +100,16 @@ class ActSQLinear(SQLinear):
         return super().forward(x)
 
 
-def instrument_act(model):
-    """Replace every ``nn.Linear`` of ``model`` (in place) by an activation-mode linear.
+def instrument_act(model) -> ActEvalContext:
+    """Replace every ``nn.Linear`` of ``model`` (in place) by an :class:`ActSQLinear`
+    (:func:`sqhw.eval.instrument` with an :class:`ActEvalContext`).
 
     Returns
     -------
-    EvalContext
+    ActEvalContext
         With ``layers`` in model order and an ``abs_sum`` dict for calibration.
     """
-    ctx = ActEvalContext()
-    targets = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.Linear)]
-    for name, lin in targets:
-        parent_name, _, attr = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        q = ActSQLinear(name, lin, ctx)
-        setattr(parent, attr, q)
-        ctx.layers[name] = q
-    ctx.reset_snr()
-    return ctx
+    return instrument(model, ActEvalContext(), ActSQLinear)
 
 
 def quantize_act_model(ctx, fmt, weight_bits: int) -> dict:

@@ -47,8 +47,8 @@ DEFAULT_CONFIGS = SQ_SWEEP + BASELINES + ACT_SWEEP + ABLATION
 #: The test sweep (``--small``).
 SMALL_CONFIGS = ("W8A8", "W4A4", "B16-(8/4)-0.875+gptq", "W4A(B16-(8/4)-0.75)")
 
-_ACT = re.compile(r"W(\d)A\((B\d+-\(\d/\d\)-[0-9.]+)\)(.*)")
-_SQ = re.compile(r"B(\d+)-\((\d)/(\d)\)-([0-9.]+)")
+#: ``W<w>A(<SQ format>)``: the format is read by :meth:`SQFormat.parse` (its ``B`` form).
+_ACT = re.compile(r"W(\d)A\((B.*)\)(.*)")
 
 
 @dataclass(frozen=True)
@@ -150,9 +150,7 @@ def parse_report_config(spec: str, macs: int = 256) -> ReportConfig:
         if wbits not in (4, 8):
             raise ValueError(f"activation-mode weights must be W4 or W8, not W{wbits} in "
                              f"{spec!r}")
-        f = _SQ.fullmatch(fmt_name)
-        fmt = SQFormat(bank_size=int(f[1]), sparsity=float(f[4]), high_bits=int(f[2]),
-                       low_bits=int(f[3]))
+        fmt = SQFormat.parse(fmt_name)
         if fmt.k == 0:
             raise ValueError(f"{spec!r}: the activation format has no high elements")
         hw = _act_hw(fmt, wbits, _rows(spec, fmt, macs))

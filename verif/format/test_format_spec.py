@@ -111,6 +111,81 @@ def test_equivalent_bits(s, bits):
 ])
 def test_name(fmt, name):
     assert fmt.name == name
+    assert SQFormat.parse(name) == fmt
+
+
+def _every_format(scale_bits=(8,)):
+    """Every valid SQFormat over bank sizes, k, element widths and the given scale widths."""
+    for b in (4, 8, 16, 32, 64, 128):
+        for k, h, lo, sb in itertools.product(range(b + 1), range(2, 9), (0, *range(2, 9)),
+                                              scale_bits):
+            try:
+                yield SQFormat(bank_size=b, sparsity=1 - k / b, high_bits=h, low_bits=lo,
+                               scale_bits=sb)
+            except ValueError:
+                pass
+
+
+def test_parse_inverts_name_exhaustively():
+    """``parse(f.name) == f`` for every format whose name is unambiguous (scale_bits 8; a
+    dense format only as ``SQFormat.dense``): 128 banks with k = 1 included, whose sparsity
+    the name rounds to six digits (0.992188)."""
+    seen = 0
+    names = set()
+    for f in _every_format():
+        if f.k == 0 and f != SQFormat.dense(f.low_bits):
+            continue        # the name drops a dense format's bank size and high_bits
+        assert SQFormat.parse(f.name) == f, f
+        names.add(f.name)
+        seen += 1
+    assert seen > 6000 and len(names) == seen        # unambiguous: one format per name
+    assert SQFormat.parse("B128-(8/4)-0.992188").k == 1
+
+
+def test_parse_of_an_ambiguous_name_keeps_the_name():
+    """Formats whose name drops a field parse to the default of that field, same name."""
+    for f in _every_format(scale_bits=(4, 16)):
+        g = SQFormat.parse(f.name)
+        assert g.name == f.name and g.scale_bits == 8, f
+    assert SQFormat.parse(SQFormat.dense(3, bank_size=64).name) == SQFormat.dense(3)
+
+
+@pytest.mark.parametrize("text, fmt", [
+    ("B16-(8/4)-0.50", SQFormat(sparsity=0.5)),
+    ("B16-(8/4)-.5", SQFormat(sparsity=0.5)),
+    ("B16-(8/4)-1", SQFormat.dense(4)),
+    ("B4-(8/0)-0.5", SQFormat.two_four()),
+])
+def test_parse_other_spellings(text, fmt):
+    assert SQFormat.parse(text) == fmt
+
+
+@pytest.mark.parametrize("text, needles", [
+    ("X8A8", ["unknown format name", "B<b>-(<h>/<l>)-<s>", "INT<l>", "2:4-INT<h>"]),
+    ("W8A8", ["unknown format name"]),
+    ("B16-(8/4)-", ["unknown format name"]),
+    (" B16-(8/4)-0.875", ["unknown format name"]),
+    ("B12-(8/4)-0.5", ["'B12-(8/4)-0.5'", "bank_size", "power of two"]),
+    ("B16-(8/4)-0.8", ["sparsity", "non-integer"]),
+    ("B128-(8/4)-0.99", ["sparsity", "non-integer"]),
+    ("B16-(4/8)-0.5", ["low_bits", "less than high_bits"]),
+    ("B16-(8/4)-1.5", ["sparsity", "(0, 1]"]),
+    ("B16-(8/4)-1.2.3", ["unknown format name"]),
+    ("INT1", ["low_bits"]),
+    ("2:4-INT9", ["high_bits", "2..8"]),
+])
+def test_parse_rejects(text, needles):
+    with pytest.raises(ValueError) as e:
+        SQFormat.parse(text)
+    msg = str(e.value)
+    assert "\n" not in msg
+    for n in needles:
+        assert n in msg, (n, msg)
+
+
+def test_parse_rejects_non_strings():
+    with pytest.raises(TypeError, match="must be a string"):
+        SQFormat.parse(None)
 
 
 @pytest.mark.parametrize("fmt,bits,nbytes", [

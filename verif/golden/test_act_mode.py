@@ -1,4 +1,4 @@
-"""Activation mode (sqhw.golden.actmode, docs/activation-mode.md): calibration vs brute force,
+"""Activation mode (sqhw.golden, docs/activation-mode.md): calibration vs brute force,
 the offline reordering, the host quantizer, the integer semantics vs a loop model, the float
 error bound, the dynamic reference and malformed masks."""
 
@@ -10,6 +10,7 @@ from sqref import formats, hsettings
 
 from sqhw.format import SQFormat
 from sqhw.golden import (
+    DenseWeight,
     MalformedSQError,
     SQActivation,
     act_accumulator_bound,
@@ -28,8 +29,7 @@ from sqhw.golden import (
     quantize_weight_dense,
     reorder_permutation,
 )
-from sqhw.golden import actmode as actmode_module
-from sqhw.golden.actmode import DenseWeight
+from sqhw.golden import hwmodel as hwmodel_module
 from sqhw.golden.ptq import smooth_factors
 
 
@@ -264,8 +264,33 @@ def test_int64_route(monkeypatch):
     g = gen(5)
     act, wq = random_act(fmt, 3, 64, g), random_weight(64, 5, 8, g)
     y = hw_matmul_act(act, wq)
-    monkeypatch.setattr(actmode_module, "_EXACT_F64", 0)
+    monkeypatch.setattr(hwmodel_module, "_EXACT_F64", 0)
     assert torch.equal(hw_matmul_act(act, wq), y)
+
+
+def test_cfg_argument():
+    """``cfg=`` takes the accumulator width from the HWConfig; a configuration of another
+    format, weight width or mode, or one too short for K, is refused."""
+    from sqhw.format import HWConfig
+    fmt = fmt_of(16, 4)
+    g = gen(6)
+    act, wq = random_act(fmt, 3, 64, g), random_weight(64, 5, 4, g)
+    cfg = HWConfig(fmt=fmt, rows=5, act_bits=8, k_max=64, operand="activation",
+                   weight_bits=4, acc_bits=act_min_acc_bits(fmt, 4, 64))
+    assert torch.equal(hw_matmul_act(act, wq, cfg=cfg), hw_matmul_act(act, wq))
+    with pytest.raises(TypeError, match="either cfg or acc_bits, not both"):
+        hw_matmul_act(act, wq, 32, cfg=cfg)
+    with pytest.raises(ValueError, match="INT4, but cfg is for INT8 weights"):
+        hw_matmul_act(act, wq, cfg=HWConfig(fmt=fmt, k_max=64, operand="activation",
+                                            weight_bits=8, acc_bits=32))
+    with pytest.raises(ValueError, match="K=64 is larger than cfg.k_max 32"):
+        hw_matmul_act(act, wq, cfg=HWConfig(fmt=fmt, k_max=32, operand="activation",
+                                            weight_bits=4, acc_bits=32))
+    with pytest.raises(ValueError, match="but cfg is for B16-\\(8/4\\)-0.875"):
+        hw_matmul_act(act, wq, cfg=HWConfig(fmt=SQFormat(), k_max=64, operand="activation",
+                                            weight_bits=4, acc_bits=32))
+    with pytest.raises(ValueError, match="not an activation-mode configuration"):
+        hw_matmul_act(act, wq, cfg=HWConfig(fmt=fmt, k_max=64))
 
 
 def test_accumulator_bound():

@@ -128,6 +128,30 @@ def test_acc_bits_argument():
         hw_matmul(x, sq, acc_bits=30)
 
 
+def test_cfg_argument():
+    """``cfg=`` takes the widths from the HWConfig: the same integers as passing them one by
+    one, and a configuration that does not match the operands is refused."""
+    fmt = SQFormat(bank_size=8, sparsity=0.75, low_bits=2, high_bits=4)
+    cfg = HWConfig(fmt=fmt, rows=2, act_bits=4, k_max=32, acc_bits=24)
+    sq = random_sqtensor(fmt, 32, 3, generator=torch.Generator().manual_seed(2))
+    x = rand_act(4, 32, 4, seed=3)
+    y = hw_matmul(x, sq, cfg=cfg)
+    assert torch.equal(y, hw_matmul(x, sq, 4, 24)) and y.tolist() == ref_hw_matmul(x, sq)[0]
+    assert all(torch.equal(a, b) for a, b in zip(hw_bank_partials(x, sq, cfg=cfg),
+                                                 hw_bank_partials(x, sq, 4), strict=True))
+    with pytest.raises(ValueError, match="x_int codes must be in -8..7"):
+        hw_matmul(rand_act(1, 32, 8, seed=4), sq, cfg=cfg)          # act_bits from cfg
+    with pytest.raises(TypeError, match="either cfg or act_bits, not both"):
+        hw_matmul(x, sq, 4, cfg=cfg)
+    with pytest.raises(ValueError, match=r"in B8-\(4/2\)-0.75 .* but cfg is for B16"):
+        hw_matmul(x, sq, cfg=HWConfig())
+    with pytest.raises(ValueError, match="K=32 is larger than cfg.k_max 16"):
+        hw_matmul(x, sq, cfg=HWConfig(fmt=fmt, act_bits=4, k_max=16, acc_bits=24))
+    with pytest.raises(ValueError, match="not a weight-mode configuration"):
+        hw_matmul(x, sq, cfg=HWConfig(fmt=fmt, act_bits=4, k_max=32, operand="activation",
+                                      weight_bits=4, acc_bits=32))
+
+
 # -- the accumulator bound, reached ------------------------------------------------------------
 
 def test_worst_case_reaches_bound_default_config():

@@ -416,3 +416,36 @@ def test_pack_refuses_malformed_tensor():
     col[(col != fmt.vmask).nonzero()[0, 0]] = fmt.vmask
     with pytest.raises(MalformedSQError, match=f"bank {j} of column {n} has 3 vmask"):
         pack(sq)
+
+
+# -- activation-mode streams (datasheet §10.3, §10.4) -----------------------------------------
+
+def _act_cfg(weight_bits=4, rows=1):
+    from sqhw.format import HWConfig, act_min_acc_bits
+    fmt = SQFormat(bank_size=4, sparsity=0.5, high_bits=8, low_bits=4)     # k = 2
+    return HWConfig(fmt=fmt, rows=rows, act_bits=8, k_max=8, operand="activation",
+                    weight_bits=weight_bits, acc_bits=act_min_acc_bits(fmt, weight_bits, 8))
+
+
+def test_literal_act_weight_image():
+    """Mask word 0b1010 (channels 1 and 3 high), then the column's codes reordered high
+    first, [2, 3 | 1, -1], 4 bits each from bit 0: 0xF132; 16-bit records, little-endian."""
+    from sqhw.golden.packing import act_weight_image
+    cfg = _act_cfg()
+    mask = torch.tensor([False, True, False, True])
+    w = torch.tensor([[1], [2], [-1], [3]], dtype=torch.int8)
+    assert act_weight_image(cfg, mask, w) == bytes([0x0A, 0x00, 0x32, 0xF1])
+    # Two tiles of one column each: the mask column is repeated per tile.
+    # Column 1 is [0, 0, 0, 7]: reordered [0, 7 | 0, 0] = 0x0070.
+    w2 = torch.tensor([[1, 0], [2, 0], [-1, 0], [3, 7]], dtype=torch.int8)
+    assert act_weight_image(cfg, mask, w2) == bytes([0x0A, 0, 0x32, 0xF1, 0x0A, 0, 0x70, 0])
+    with pytest.raises(ValueError, match="multiple of rows 2"):
+        act_weight_image(_act_cfg(rows=2), mask, w)
+
+
+def test_literal_act_token_image():
+    """Codes in natural order (8 bits each, two's complement), then scale_high, scale_low."""
+    from sqhw.golden.packing import act_token_image
+    img = act_token_image(_act_cfg(), [[1, -1, 2, -2]], [[5]], [[7]])
+    assert img.dtype == np.uint8
+    assert img.tolist() == [[0x01, 0xFF, 0x02, 0xFE, 0x05, 0x07]]

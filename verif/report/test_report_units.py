@@ -120,7 +120,7 @@ def _act_job_beats(cfg, m, k, n, seed):
     ``[M, T·R]`` of ``hw_matmul_act`` (output columns beyond N are zero padding)."""
     from sqhw.gateware.actarray import act_layout
     from sqhw.golden import hw_matmul_act, quantize_activation_sq, quantize_weight_dense
-    from verif.golden_vectors import act_token_image, act_weight_image
+    from sqhw.golden.packing import act_token_image, act_weight_image
     fmt, R, wb = cfg.fmt, cfg.rows, cfg.weight_bits
     b, nb, tiles = fmt.bank_size, k // fmt.bank_size, -(-n // cfg.rows)
     rng = random.Random(seed)
