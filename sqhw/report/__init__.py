@@ -3,7 +3,7 @@ SQ-format worth building, and in which configuration?
 
 For every configuration (the SQ sweep and the dense W8A8/W6A8/W4A8/W4A4 and 2:4 baselines,
 all at equal MACs/cycle) it gathers accuracy on a real model through the golden model
-(:mod:`sqhw.eval`), row area from Yosys (:mod:`sqhw.bench.area`), utilization from the
+(:mod:`sqhw.eval`), row area from Yosys (:mod:`sqhw.synth`), utilization from the
 documented schedule, and optionally Fmax from nextpnr (:mod:`sqhw.fpga.build`); caches
 every result by a key of everything it depends on; runs the work on local processes or a
 Dask cluster; and writes ``report.json``, ``report.md`` and Pareto plots.

@@ -19,8 +19,8 @@ it is not placed and routed, so it has no Fmax or measured GMAC/s in the report.
 import re
 from dataclasses import dataclass
 
-from ..bench.area import K_MAX
 from ..format import HWConfig, SQFormat, act_min_acc_bits, min_acc_bits
+from ..synth.area import K_MAX
 
 __all__ = ["ReportConfig", "parse_report_config", "SQ_SWEEP", "BASELINES", "ACT_SWEEP", "ABLATION",
            "DEFAULT_CONFIGS", "SMALL_CONFIGS", "K_MAX"]
