@@ -16,14 +16,14 @@ checked bit-exactly against ``hw_matmul`` before any number is printed.
   wall time includes waiting for a core).
 - the activation-mode array (W4A(SQ), the same format on the activations, same rows, same
   job) has no bulk testbench: its utilization is the schedule model of
-  :mod:`sqhw.report.util`, held cycle-exact against ``ActArray`` in ``amaranth.sim`` by
+  :mod:`sqhw.golden.schedule`, held cycle-exact against ``ActArray`` in ``amaranth.sim`` by
   ``verif/report``, printed against the weight mode's measured figure.
 - build times are printed on their own rows (measured when each build was made; a cached
   build reports the time it took then). They are not part of any ratio.
 """
 
 from ..format import HWConfig, act_min_acc_bits
-from ..report.util import Workload, schedule_cycles_for
+from ..golden.schedule import Workload, schedule_cycles_for
 from .core import Row
 
 __all__ = ["run"]

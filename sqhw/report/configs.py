@@ -12,7 +12,7 @@ activation mode gets the same ``R``: its ``HWConfig`` (``operand="activation"``)
 :class:`~sqhw.gateware.actarray.ActArray` that ``python -m sqhw.gen --operand activation``
 emits, costed as ``R`` :class:`~sqhw.gateware.actrow.ActRow` plus its one shared
 select-and-gather unit. Its utilization comes from the activation-mode schedule
-(``R + 1`` weight columns per tile, latency 5: :func:`sqhw.report.util.schedule_cycles_for`);
+(``R + 1`` weight columns per tile, latency 5: :func:`sqhw.golden.schedule.schedule_cycles_for`);
 it is not placed and routed, so it has no Fmax or measured GMAC/s in the report.
 """
 

@@ -7,7 +7,7 @@ top-level function (:func:`run_task`) any worker (a local process or a Dask work
 - ``pnr`` (optional): :func:`sqhw.fpga.build.build` of the whole array, or of a slice of
   its rows, on the ULX3S-85F, keyed by the placed ``HWConfig``; minutes to hours.
 
-The utilization is not a task: :mod:`sqhw.report.util` computes it instantly.
+The utilization is not a task: :mod:`sqhw.golden.schedule` computes it instantly.
 """
 
 import ast

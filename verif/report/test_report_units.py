@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from sqhw.format import HWConfig, SQFormat
+from sqhw.golden.schedule import TIMING, ArrayTiming
 from sqhw.report import (
     Workload,
     pareto_front,
@@ -18,7 +19,6 @@ from sqhw.report import (
     schedule_utilization_for,
 )
 from sqhw.report.configs import DEFAULT_CONFIGS, SMALL_CONFIGS, parse_report_config
-from sqhw.report.util import TIMING, ArrayTiming
 
 # -- Pareto -------------------------------------------------------------------------------
 
