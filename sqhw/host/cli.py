@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from ..gen import cli as gen_cli
-from . import protocol as P
+from ..link import protocol as P
 
 __all__ = ["main"]
 
