@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..cli import replace_dir
 from ..format import HWConfig
-from ..gen.cli import replace_dir
 from ..toolchain import ToolError, fpga_tool, fpga_tool_versions, run_tool
 from .boards import BOARDS, BoardTop
 from .link import DEFAULT_TIMEOUT_BITS

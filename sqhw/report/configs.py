@@ -19,7 +19,7 @@ it is not placed and routed, so it has no Fmax or measured GMAC/s in the report.
 import re
 from dataclasses import dataclass
 
-from ..format import HWConfig, SQFormat, act_min_acc_bits, min_acc_bits
+from ..format import WEIGHT_BITS, HWConfig, SQFormat, act_min_acc_bits, min_acc_bits
 from ..synth.area import K_MAX
 
 __all__ = ["ReportConfig", "parse_report_config", "SQ_SWEEP", "BASELINES", "ACT_SWEEP", "ABLATION",
@@ -147,8 +147,9 @@ def parse_report_config(spec: str, macs: int = 256) -> ReportConfig:
         if rest:
             raise ValueError(f"activation-mode configuration {spec!r} takes no options "
                              f"(got {rest!r})")
-        if wbits not in (4, 8):
-            raise ValueError(f"activation-mode weights must be W4 or W8, not W{wbits} in "
+        if wbits not in WEIGHT_BITS:
+            raise ValueError(f"activation-mode weights must be "
+                             f"{' or '.join(f'W{b}' for b in WEIGHT_BITS)}, not W{wbits} in "
                              f"{spec!r}")
         f = _SQ.fullmatch(fmt_name)
         fmt = SQFormat(bank_size=int(f[1]), sparsity=float(f[4]), high_bits=int(f[2]),
