@@ -1,5 +1,5 @@
 """Simulation throughput: sustained utilization of the 16-row array and simulated cycles/s
-of the bulk-stimulus path (``verif/bulk``) against cocotb driving every edge from Python.
+of the bulk-stimulus path (:mod:`sqhw.sim.bulk`) against cocotb driving every edge from Python.
 
 One multi-tile job, ``Y[64, 128] = X[64, 1024] · W[1024, 128]`` on the default
 configuration (B16-(8/4)-0.875, 16 rows, k_max 1024): 8 tiles of 16 columns, each tile's
@@ -24,24 +24,13 @@ checked bit-exactly against ``hw_matmul`` before any number is printed.
 
 from ..format import HWConfig, act_min_acc_bits
 from ..golden.schedule import Workload, schedule_cycles_for
+from ..sim.bulk import BULK_DIR, build_bulk, check_results, make_job, run_bulk, run_pokes
 from .core import Row
 
 __all__ = ["run"]
 
 
 def run(m: int = 64, k: int = 1024, tiles: int = 8, seed: int = 0) -> list[Row]:
-    try:
-        from verif.bulk.bulk import (
-            BULK_DIR,
-            build_bulk,
-            check_results,
-            make_job,
-            run_bulk,
-            run_pokes,
-        )
-    except ImportError as e:      # verif/ is a folder of the repository, not of the wheel
-        raise RuntimeError("the sim bench needs the repository's verif/ package: run it "
-                           "from the repository root (make bench)") from e
     cfg = HWConfig()
     job = make_job(cfg, m, k, tiles * cfg.rows, seed)
     exe, bulk_build = build_bulk(cfg)

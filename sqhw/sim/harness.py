@@ -2,7 +2,7 @@
 
 Usage from a pytest function::
 
-    from verif.harness import run_cocotb
+    from sqhw.sim.harness import run_cocotb   # verif.harness re-exports it
     run_cocotb(cfg, "rtl_out/<digest>/sqhw_top.v", "verif.top.test_top", top="sqhw_top")
 
 - **Build cache.** The build goes to ``build/sim/<cfg.digest()>/<top>[-fst]/``. A stamp
@@ -17,6 +17,9 @@ Usage from a pytest function::
   ``random`` before every test from (seed, module, test name). A failure message carries the
   command line that replays it, e.g. ``SEED=123 .venv/bin/pytest verif/top/test_top.py -k
   rows4``.
+- **Where.** ``build/`` of the source checkout this package runs from (so the tests, the
+  benches and ``verif/`` share the cached builds), or ``build/`` in the current folder when
+  the package is installed from a wheel (:data:`ROOT`).
 - **Waves.** ``WAVES=1`` builds with ``--trace-fst`` (in a separate ``-fst`` build folder)
   and writes ``dump.fst`` in the run folder.
 """
@@ -34,8 +37,13 @@ import sys
 import time
 from pathlib import Path
 
-from sqhw.format.spec import HWConfig
-from sqhw.toolchain import LINT_WAIVERS, VERILATED_MK_FIXES, verilator_env, write_waiver_file
+from ..format import HWConfig
+from ..toolchain.verilator import (
+    LINT_WAIVERS,
+    VERILATED_MK_FIXES,
+    verilator_env,
+    write_waiver_file,
+)
 
 __all__ = [
     "ROOT",
@@ -49,9 +57,20 @@ __all__ = [
     "sim_build_dir",
     "build",
     "run_cocotb",
+    "locked",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
+
+def _root() -> Path:
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "verif").is_dir():
+        return checkout
+    return Path.cwd()
+
+
+#: The source checkout this package runs from, else the current folder (an installed
+#: wheel); builds go under ``ROOT / "build"``.
+ROOT = _root()
 SIM_DIR = ROOT / "build" / "sim"
 CONFIG_ENV = "SQHW_CONFIG"
 RUN_DIR_ENV = "SQHW_RUN_DIR"
@@ -66,7 +85,7 @@ VISIBILITY_ARGS = ("--no-public-flat-rw",)
 #: C++ optimisation of the cocotb builds (make variables of ``verilated.mk``). A cocotb run
 #: spends its time in Python, not in the model, so compile time is what counts: ``-O0``
 #: builds a rows=4 array in 36 s of CPU where the default ``-Os`` takes 110 s. The bulk
-#: throughput bench (verif/bulk) builds without these, as speed matters there.
+#: throughput bench (sqhw.sim.bulk) builds without these, as speed matters there.
 COMPILE_OPT = {"OPT_FAST": "-O0", "OPT_SLOW": "-O0", "OPT_GLOBAL": "-O0"}
 
 
@@ -101,7 +120,7 @@ def config_from_env() -> HWConfig:
     text = os.environ.get(CONFIG_ENV)
     if not text:
         raise RuntimeError(f"{CONFIG_ENV} is not set; run this test through "
-                           "verif.harness.run_cocotb (i.e. with pytest)")
+                           "sqhw.sim.harness.run_cocotb (i.e. with pytest)")
     return HWConfig.from_dict(json.loads(text))
 
 
@@ -152,7 +171,9 @@ def _patched_environ(env: dict):
 
 
 @contextlib.contextmanager
-def _locked(path: Path):
+def locked(path: Path):
+    """Hold an exclusive ``flock`` on ``path`` (created if needed) for the ``with`` block:
+    concurrent builds of the same folder wait for one another."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -238,7 +259,7 @@ def build(cfg: HWConfig, verilog_path, *, top: str = "sqhw_top", waves: bool | N
     text = verilog_path.read_text()
     stamp = _stamp(text, top, waves, args)
     stamp_path = build_dir / _STAMP
-    with _locked(build_dir.parent / f".{build_dir.name}.lock"):
+    with locked(build_dir.parent / f".{build_dir.name}.lock"):
         exe = build_dir / top
         if (not force and exe.exists() and stamp_path.exists()
                 and json.loads(stamp_path.read_text()) == stamp):

@@ -41,7 +41,7 @@ def _verilog_for(cfg: HWConfig) -> Path:
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_board_sim(name):
-    from verif.harness import run_cocotb
+    from sqhw.sim.harness import run_cocotb
     cfg = CONFIGS[name]
     run_cocotb(cfg, _verilog_for(cfg), "verif.fpga.test_board_sim", top="sqhw_link_top",
                run_name=name)
@@ -70,7 +70,7 @@ class TB:
 
     def __init__(self, dut):
         from sqhw.link import protocol as P
-        from verif.harness import config_from_env
+        from sqhw.sim.harness import config_from_env
         self.dut = dut
         self.cfg = config_from_env()
         self.P = P
