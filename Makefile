@@ -20,8 +20,10 @@ setup: $(STAMP)
 gen: $(STAMP)
 	$(PY) -m sqhw.gen --rows 16
 
+# lint-imports: the import-linter contracts of pyproject.toml (docs/layout.md).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sqhw verif
+	$(VENV)/bin/lint-imports
 
 # `slow` tests (wider matrices, bigger FPGA builds) run with `make verify-all`.
 test: $(STAMP)

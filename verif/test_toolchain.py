@@ -1,7 +1,7 @@
 """Smoke tests of the tool flow: Verilator lint, YoWASP Yosys statistics, cocotb+Verilator.
 
 All three run on a tiny Amaranth MAC (``ToyMac``), so they pass or fail on the tools and on
-``sqhw.toolchain`` / ``verif.harness`` alone, whatever state the real gateware is in.
+``sqhw.toolchain`` / ``sqhw.sim.harness`` alone, whatever state the real gateware is in.
 The cocotb test of the MAC lives in this file too (it is the test module the harness runs).
 """
 
@@ -100,13 +100,13 @@ def test_tool_versions():
 # -- cocotb through the harness -----------------------------------------------------------
 
 def test_cocotb_toy(toy_verilog):
-    from verif.harness import run_cocotb
+    from sqhw.sim.harness import run_cocotb
     run_cocotb(TOY_CFG, toy_verilog, "verif.test_toolchain", top=TOP, run_name="toy_pass")
 
 
 def test_cocotb_toy_failure_is_reported(toy_verilog):
     # The same test with a deliberately wrong model must fail, with the seed in the message.
-    from verif.harness import run_cocotb
+    from sqhw.sim.harness import run_cocotb
     with pytest.raises(AssertionError, match=r"SEED=7\b"):
         run_cocotb(TOY_CFG, toy_verilog, "verif.test_toolchain", top=TOP, seed=7,
                    extra_env={"TOY_MODEL_OFFSET": "1"}, run_name="toy_fail")
@@ -123,7 +123,7 @@ if cocotb is not None:
     @cocotb.test()
     async def toy_mac_random(dut):
         """Random a, b, en for 2000 cycles; acc must equal the Python model every cycle."""
-        from verif.harness import config_from_env
+        from sqhw.sim.harness import config_from_env
         cfg = config_from_env()
         assert cfg == TOY_CFG
         offset = int(os.environ.get("TOY_MODEL_OFFSET", "0"))

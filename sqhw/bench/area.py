@@ -21,11 +21,11 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 
 from ..format import HWConfig, SQFormat, min_acc_bits
+from ..synth.area import K_MAX, build_row, row_area
 from .core import Row
 
-__all__ = ["run", "row_area", "build_row", "ROWS"]
-
-K_MAX = 1024
+# build_row, row_area and K_MAX live in sqhw.synth.area; they stay importable from here.
+__all__ = ["run", "row_area", "build_row", "ROWS", "K_MAX"]
 
 
 def _cfg(fmt: SQFormat, act_bits: int = 8) -> HWConfig:
@@ -53,42 +53,6 @@ ACT_ROWS = {"W4A(SQ) B16-(8/4)-0.875": (ACT_FMT, 4), "W8A(SQ) B16-(8/4)-0.875": 
 ACT_BASELINES = {"dense W4A4": _cfg(SQFormat.dense(4), act_bits=4),
                  "dense W4A8": ROWS["dense W4A8"]}
 GATHER = "SelectGather B16 k=2 (shared)"
-
-
-def build_row(design, mults: str):
-    """``(component, MACs per cycle)`` for a job: an :class:`HWConfig` (an SQRow), a
-    ``(fmt, weight_bits)`` pair (an ActRow) or an :class:`SQFormat` (the SelectGather of
-    8-bit activations, 0 MACs)."""
-    from ..gateware.actrow import ActRow
-    from ..gateware.gather import SelectGather
-    from ..gateware.row import SQRow
-    if isinstance(design, HWConfig):
-        return SQRow(design, mults=mults), design.fmt.bank_size
-    if isinstance(design, SQFormat):
-        return SelectGather(design, 8), 0
-    fmt, weight_bits = design
-    return ActRow(fmt, weight_bits, K_MAX, mults=mults), fmt.bank_size
-
-
-def row_area(design, mults: str = "booth") -> dict:
-    """LUT4/FF/CCU2C (no DSP), LUT4/CCU2C/DSP with DSPs allowed, and CMOS transistors of
-    one row (``design`` as :func:`build_row` takes it). ``lut_eq`` is LUT4 + 2·CCU2C (a CCU2C
-    fills both LUT4s of a slice)."""
-    from amaranth.back import verilog
-
-    from ..toolchain import yosys_stats
-
-    dut, macs = build_row(design, mults)
-    text = verilog.convert(dut, name="sq_row", emit_src=False)
-    lut = yosys_stats(text, "sq_row", target="ecp5", nodsp=True)
-    dsp = yosys_stats(text, "sq_row", target="ecp5")
-    # The CMOS estimate took over 10 minutes per Booth row here: opt-in.
-    cmos = (yosys_stats(text, "sq_row", target="cmos") if os.environ.get("SQHW_AREA_CMOS")
-            else {"transistors": 0})
-    return {"macs": macs, "lut4": lut["lut4"], "ff": lut["ff"], "carry": lut["carry"],
-            "lut_eq": lut["lut4"] + 2 * lut["carry"], "dsp": dsp["dsp"],
-            "dsp_lut4": dsp["lut4"], "dsp_carry": dsp["carry"],
-            "transistors": cmos["transistors"]}
 
 
 def _row_area(job):

@@ -1,5 +1,5 @@
 """Simulation throughput: sustained utilization of the 16-row array and simulated cycles/s
-of the bulk-stimulus path (``verif/bulk``) against cocotb driving every edge from Python.
+of the bulk-stimulus path (:mod:`sqhw.sim.bulk`) against cocotb driving every edge from Python.
 
 One multi-tile job, ``Y[64, 128] = X[64, 1024] · W[1024, 128]`` on the default
 configuration (B16-(8/4)-0.875, 16 rows, k_max 1024): 8 tiles of 16 columns, each tile's
@@ -16,32 +16,21 @@ checked bit-exactly against ``hw_matmul`` before any number is printed.
   wall time includes waiting for a core).
 - the activation-mode array (W4A(SQ), the same format on the activations, same rows, same
   job) has no bulk testbench: its utilization is the schedule model of
-  :mod:`sqhw.report.util`, held cycle-exact against ``ActArray`` in ``amaranth.sim`` by
+  :mod:`sqhw.golden.schedule`, held cycle-exact against ``ActArray`` in ``amaranth.sim`` by
   ``verif/report``, printed against the weight mode's measured figure.
 - build times are printed on their own rows (measured when each build was made; a cached
   build reports the time it took then). They are not part of any ratio.
 """
 
 from ..format import HWConfig, act_min_acc_bits
-from ..report.util import Workload, schedule_cycles_for
+from ..golden.schedule import Workload, schedule_cycles_for
+from ..sim.bulk import BULK_DIR, build_bulk, check_results, make_job, run_bulk, run_pokes
 from .core import Row
 
 __all__ = ["run"]
 
 
 def run(m: int = 64, k: int = 1024, tiles: int = 8, seed: int = 0) -> list[Row]:
-    try:
-        from verif.bulk.bulk import (
-            BULK_DIR,
-            build_bulk,
-            check_results,
-            make_job,
-            run_bulk,
-            run_pokes,
-        )
-    except ImportError as e:      # verif/ is a folder of the repository, not of the wheel
-        raise RuntimeError("the sim bench needs the repository's verif/ package: run it "
-                           "from the repository root (make bench)") from e
     cfg = HWConfig()
     job = make_job(cfg, m, k, tiles * cfg.rows, seed)
     exe, bulk_build = build_bulk(cfg)

@@ -20,7 +20,7 @@ from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Modul
 from amaranth.lib import io
 from amaranth.lib.cdc import FFSynchronizer
 
-from ..host.protocol import check_config
+from ..link.protocol import check_config
 from .link import DEFAULT_TIMEOUT_BITS, LinkTop
 
 __all__ = ["Board", "BOARDS", "ecp5_pll", "ice40_pll", "BoardTop"]

@@ -1,7 +1,7 @@
 """The FPGA build: board top → Yosys → nextpnr → bitstream, and the report.
 
 Everything runs on the YoWASP tools from PyPI (``pip install -e .[fpga]``), each through
-:func:`sqhw.toolchain.run_tool`, which checks that every expected file exists (an exit code
+:func:`sqhw.toolchain.nextpnr.run_tool`, which checks that every expected file exists (an exit code
 0 from a YoWASP tool is not proof of success). Amaranth renders the design files
 (``platform.prepare``); the three tool commands mirror Amaranth's own build script, with
 nextpnr's ``--report`` JSON added for the numbers.
@@ -19,9 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..cli import replace_dir
 from ..format import HWConfig
-from ..gen.cli import replace_dir
-from ..toolchain import ToolError, fpga_tool, fpga_tool_versions, run_tool
+from ..toolchain import ToolError
+from ..toolchain.nextpnr import fpga_tool, fpga_tool_versions, run_tool
 from .boards import BOARDS, BoardTop
 from .link import DEFAULT_TIMEOUT_BITS
 

@@ -1,14 +1,15 @@
 """``python -m sqhw.fpga build``: the board bitstream of one configuration, with a report.
 
-The format options are those of ``python -m sqhw.gen`` (its parser is the parent of this
-one and its ``config_from_args`` builds the config), so a digest means the same thing here.
+The format options are those of ``python -m sqhw.gen`` (:func:`sqhw.cli.config_parser` is
+the parent of this parser and :func:`sqhw.cli.config_from_args` builds the config), so a
+digest means the same thing here.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-from ..gen import cli as gen_cli
+from ..cli import Parser, config_from_args, config_parser
 from ..toolchain import ToolError
 
 __all__ = ["main"]
@@ -17,11 +18,11 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     from .boards import BOARDS
     from .link import DEFAULT_TIMEOUT_BITS
-    p = gen_cli._Parser(prog="python -m sqhw.fpga", description=(
+    p = Parser(prog="python -m sqhw.fpga", description=(
         "FPGA builds of the SQ-format core behind a UART host link (docs/fpga.md)."))
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     b = sub.add_parser(
-        "build", parents=[gen_cli._parser()], conflict_handler="resolve",
+        "build", parents=[config_parser()], conflict_handler="resolve",
         help="synthesise, place and route one configuration for one board",
         description="Build the board top (PLL, UART host link, core) with Yosys and nextpnr "
         "from YoWASP. Writes build/fpga/<board>-<digest>/ with the bitstream, report.json "
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        cfg = gen_cli.config_from_args(args)
+        cfg = config_from_args(args)
     except (ValueError, TypeError) as e:
         parser.error(str(e))
     if args.print_config:

@@ -1,6 +1,6 @@
 """UART host link: a framed protocol over 8N1 UART in front of the core.
 
-The protocol (``docs/host-link.md``) is defined once, in :mod:`sqhw.host.protocol`; this
+The protocol (``docs/host-link.md``) is defined once, in :mod:`sqhw.link.protocol`; this
 module is its gateware. :class:`LinkTop` is the core (:class:`~sqhw.gateware.top.Top`)
 behind a :class:`HostLink`: the board tops wrap it with a PLL and pins, and the
 simulation test (``verif/fpga/test_board_sim.py``) runs it as it is.
@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig
 from ..gateware.top import Top
-from ..host import protocol as P
+from ..link import protocol as P
 
 __all__ = ["UARTRx", "UARTTx", "HostLink", "LinkTop", "link_verilog", "DEFAULT_TIMEOUT_BITS"]
 

@@ -4,21 +4,21 @@
 - ``matmul``: a random ``[M, K] @ [K, N]`` product on the board, checked bit-exactly against
   the golden model (:func:`sqhw.golden.hw_matmul`) and compared with the float product.
 
-The format options are those of ``python -m sqhw.gen`` and must match the bitstream's (the
-digest is checked before anything is sent).
+The format options are those of ``python -m sqhw.gen`` (:mod:`sqhw.cli`) and must match the
+bitstream's (the digest is checked before anything is sent).
 """
 
 import argparse
 import sys
 
-from ..gen import cli as gen_cli
-from . import protocol as P
+from ..cli import Parser, config_from_args, config_parser
+from ..link import protocol as P
 
 __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = gen_cli._Parser(prog="python -m sqhw.host", description=(
+    p = Parser(prog="python -m sqhw.host", description=(
         "Host driver of the UART link (docs/host-link.md)."))
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds to wait for each reply (default: %(default)s)")
     for name, text in (("status", "read the STATUS frame"),
                        ("matmul", "run a random matrix product and check it")):
-        s = sub.add_parser(name, parents=[gen_cli._parser(), common], conflict_handler="resolve",
+        s = sub.add_parser(name, parents=[config_parser(), common], conflict_handler="resolve",
                            help=text, description=text)
         s.add_argument("--rows", type=int, required=True,
                        help="rows of the bitstream's core, 1..256")
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        cfg = gen_cli.config_from_args(args)
+        cfg = config_from_args(args)
     except (ValueError, TypeError) as e:
         parser.error(str(e))
     from .driver import Device, SerialTransport, matmul

@@ -13,7 +13,7 @@ The float side uses the golden model: :func:`sqhw.golden.quantize_weight`,
 import time
 from dataclasses import dataclass
 
-from . import protocol as P
+from ..link import protocol as P
 
 __all__ = ["Job", "prepare_matmul", "finish_matmul", "Device", "SerialTransport", "matmul"]
 
@@ -47,7 +47,7 @@ class Job:
     max_payload: int = P.DEFAULT_MAX_PAYLOAD
 
     def exchange(self):
-        """The frames of this job: see :func:`sqhw.host.protocol.job_exchange`."""
+        """The frames of this job: see :func:`sqhw.link.protocol.job_exchange`."""
         return P.job_exchange(self.cfg, self.image, self.x_int.tolist(),
                               max_payload=self.max_payload)
 

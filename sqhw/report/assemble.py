@@ -1,9 +1,9 @@
 """Turn the stage results into the report: one record per configuration, derived figures
 (array area, utilization, GMAC/s) and the Pareto frontiers."""
 
+from ..golden.schedule import MODEL_NAME, Workload, schedule_utilization_for
 from .configs import ReportConfig
 from .pareto import pareto_front
-from .util import MODEL_NAME, Workload, schedule_utilization_for
 
 __all__ = ["config_record", "add_pareto", "FRONTS"]
 

@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     except (ValueError, TypeError) as e:
         parser.error(str(e))
 
-    from .util import Workload
+    from ..golden.schedule import Workload
     workload = Workload(*args.workload)
     for c in configs:
         if workload.k % c.fmt.bank_size:
@@ -192,12 +192,12 @@ def main(argv=None) -> int:
 
 def _run(args, configs, sizes, workload, client) -> int:
     from ..format import canonical_digest
+    from ..golden.schedule import MODEL_NAME
     from .assemble import add_pareto, config_record
     from .cache import Cache
     from .output import write_outputs
     from .runner import Progress, run_tasks
     from .stages import BOARD, PNR_MHZ, accuracy_task, area_task, pnr_task, versions
-    from .util import MODEL_NAME
 
     t0 = time.monotonic()
     stages = tuple(args.stages) + (("pnr",) if args.pnr else ())

@@ -12,15 +12,15 @@ activation mode gets the same ``R``: its ``HWConfig`` (``operand="activation"``)
 :class:`~sqhw.gateware.actarray.ActArray` that ``python -m sqhw.gen --operand activation``
 emits, costed as ``R`` :class:`~sqhw.gateware.actrow.ActRow` plus its one shared
 select-and-gather unit. Its utilization comes from the activation-mode schedule
-(``R + 1`` weight columns per tile, latency 5: :func:`sqhw.report.util.schedule_cycles_for`);
+(``R + 1`` weight columns per tile, latency 5: :func:`sqhw.golden.schedule.schedule_cycles_for`);
 it is not placed and routed, so it has no Fmax or measured GMAC/s in the report.
 """
 
 import re
 from dataclasses import dataclass
 
-from ..bench.area import K_MAX
-from ..format import HWConfig, SQFormat, act_min_acc_bits, min_acc_bits
+from ..format import WEIGHT_BITS, HWConfig, SQFormat, act_min_acc_bits, min_acc_bits
+from ..synth.area import K_MAX
 
 __all__ = ["ReportConfig", "parse_report_config", "SQ_SWEEP", "BASELINES", "ACT_SWEEP", "ABLATION",
            "DEFAULT_CONFIGS", "SMALL_CONFIGS", "K_MAX"]
@@ -147,8 +147,9 @@ def parse_report_config(spec: str, macs: int = 256) -> ReportConfig:
         if rest:
             raise ValueError(f"activation-mode configuration {spec!r} takes no options "
                              f"(got {rest!r})")
-        if wbits not in (4, 8):
-            raise ValueError(f"activation-mode weights must be W4 or W8, not W{wbits} in "
+        if wbits not in WEIGHT_BITS:
+            raise ValueError(f"activation-mode weights must be "
+                             f"{' or '.join(f'W{b}' for b in WEIGHT_BITS)}, not W{wbits} in "
                              f"{spec!r}")
         fmt = SQFormat.parse(fmt_name)
         if fmt.k == 0:

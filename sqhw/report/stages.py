@@ -3,11 +3,11 @@ top-level function (:func:`run_task`) any worker (a local process or a Dask work
 
 - ``accuracy``: :func:`sqhw.report.accuracy.run_accuracy`, keyed by the PTQ method and the
   corpus subset; seconds (small sweep) to minutes per configuration;
-- ``area``: :func:`sqhw.report.area.run_area`, keyed by the one-row ``HWConfig``; seconds;
+- ``area``: :func:`sqhw.synth.area.run_area`, keyed by the one-row ``HWConfig``; seconds;
 - ``pnr`` (optional): :func:`sqhw.fpga.build.build` of the whole array, or of a slice of
   its rows, on the ULX3S-85F, keyed by the placed ``HWConfig``; minutes to hours.
 
-The utilization is not a task: :mod:`sqhw.report.util` computes it instantly.
+The utilization is not a task: :mod:`sqhw.golden.schedule` computes it instantly.
 """
 
 import ast
@@ -116,7 +116,7 @@ def accuracy_task(cfg: ReportConfig, n_eval: int | None, n_calib: int | None,
 def area_task(cfg: ReportConfig) -> Task:
     """The area task of ``cfg``'s row (shared by configurations with the same row): the
     weight-mode SQRow, or the activation-mode ActRow plus the shared SelectGather."""
-    from .area import area_code_sources
+    from ..synth.area import area_code_sources
     if cfg.mode == "weight":
         row = cfg.row_hw
         design = {"kind": "sq", "cfg": row.to_dict()}
@@ -135,7 +135,7 @@ def area_task(cfg: ReportConfig) -> Task:
 
 def _run_area(design: dict) -> dict:
     from ..format import HWConfig, SQFormat
-    from .area import run_area
+    from ..synth.area import run_area
     if design["kind"] == "sq":
         return run_area(HWConfig.from_dict(design["cfg"]))
     fmt = SQFormat(**design["fmt"])

@@ -22,8 +22,8 @@ import shutil
 import pytest
 
 from sqhw.format.spec import HWConfig, SQFormat
-from verif.bulk.bulk import BULK_DIR, build_bulk, check_results, make_job, run_bulk
-from verif.harness import pick_seed
+from sqhw.sim.bulk import BULK_DIR, build_bulk, check_results, make_job, run_bulk
+from sqhw.sim.harness import pick_seed
 
 CONFIGS = {
     # b = 8, k = 2, 4 rows: nb up to 8.

@@ -3,7 +3,7 @@ Verilator, driven bit by bit on ``uart_rx`` and read bit by bit on ``uart_tx``.
 
 The board's PLL and power-on reset are replaced by the simulator's clock and ``rst``; every
 other flip-flop is the one a board top contains. The frames are made and parsed by the SAME
-code the host driver uses (:mod:`sqhw.host.protocol` and :mod:`sqhw.host.driver`), and the
+code the host driver uses (:mod:`sqhw.link.protocol` and :mod:`sqhw.host.driver`), and the
 results are checked bit-exactly against :func:`sqhw.golden.hw_matmul`.
 
 Replay: ``SEED=<seed> .venv/bin/pytest verif/fpga/test_board_sim.py``; ``WAVES=1`` for FST.
@@ -41,7 +41,7 @@ def _verilog_for(cfg: HWConfig) -> Path:
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_board_sim(name):
-    from verif.harness import run_cocotb
+    from sqhw.sim.harness import run_cocotb
     cfg = CONFIGS[name]
     run_cocotb(cfg, _verilog_for(cfg), "verif.fpga.test_board_sim", top="sqhw_link_top",
                run_name=name)
@@ -66,11 +66,11 @@ except ImportError:  # pragma: no cover
 
 class TB:
     """Clock, reset, a UART driver on ``uart_rx``, a UART monitor on ``uart_tx`` that
-    decodes frames with :class:`sqhw.host.protocol.Decoder`."""
+    decodes frames with :class:`sqhw.link.protocol.Decoder`."""
 
     def __init__(self, dut):
-        from sqhw.host import protocol as P
-        from verif.harness import config_from_env
+        from sqhw.link import protocol as P
+        from sqhw.sim.harness import config_from_env
         self.dut = dut
         self.cfg = config_from_env()
         self.P = P
@@ -125,7 +125,7 @@ class TB:
         return await self.replies()
 
     async def run(self, gen):
-        """Drive a :func:`sqhw.host.protocol.job_exchange`-style generator (the host
+        """Drive a :func:`sqhw.link.protocol.job_exchange`-style generator (the host
         driver's :meth:`~sqhw.host.driver.Device.run` does the same over a serial port)."""
         try:
             frame = next(gen)

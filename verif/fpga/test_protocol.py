@@ -5,7 +5,7 @@ import random
 import pytest
 
 from sqhw.format import HWConfig, SQFormat
-from sqhw.host import protocol as P
+from sqhw.link import protocol as P
 
 
 def test_crc_is_ibm_3740():

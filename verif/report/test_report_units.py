@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from sqhw.format import HWConfig, SQFormat
+from sqhw.golden.schedule import TIMING, ArrayTiming
 from sqhw.report import (
     Workload,
     pareto_front,
@@ -18,7 +19,6 @@ from sqhw.report import (
     schedule_utilization_for,
 )
 from sqhw.report.configs import DEFAULT_CONFIGS, SMALL_CONFIGS, parse_report_config
-from sqhw.report.util import TIMING, ArrayTiming
 
 # -- Pareto -------------------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ def test_schedule_model_basics():
 def test_schedule_model_matches_bulk_simulation():
     """The model is cycle-exact against the bulk Verilator testbench (no stalls), for
     compute-bound and load-bound jobs and a padded last tile."""
-    from verif.bulk import bulk
+    from sqhw.sim import bulk
     cfg = HWConfig(fmt=SQFormat(bank_size=8, sparsity=0.75, high_bits=8, low_bits=4),
                    rows=4, k_max=64)          # verif/bulk's "r4-b8-k2" build, shared
     exe, _ = bulk.build_bulk(cfg)
@@ -90,7 +90,7 @@ def test_schedule_model_matches_bulk_simulation():
 @pytest.mark.slow
 def test_schedule_model_matches_bench_utilization():
     """The figure of ``python -m sqhw.bench sim`` (0.970, 16 rows) from the model."""
-    from verif.bulk import bulk
+    from sqhw.sim import bulk
     cfg = HWConfig()
     job = bulk.make_job(cfg, 64, 1024, 128, 0)
     run = bulk.run_bulk(cfg, job, bulk.BULK_DIR / "runs" / "report-util-bench", seed=1)

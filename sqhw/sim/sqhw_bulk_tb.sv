@@ -1,6 +1,6 @@
 // Bulk-stimulus testbench of sqhw_top: no Python in the per-cycle loop.
 //
-// Built with `verilator --binary` by verif/bulk/bulk.py (parameters set with -G per
+// Built with `verilator --binary` by sqhw/sim/bulk.py (parameters set with -G per
 // configuration). Stimulus comes from $readmemh files that the Python side writes; results
 // are written with $fwrite and compared with sqhw.golden.hw_matmul in Python afterwards.
 //

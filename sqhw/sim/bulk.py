@@ -18,7 +18,9 @@ in the per-cycle loop.
   :func:`sqhw.golden.hw_matmul`, count and error flags included.
 
 Replay a failure: the seed is part of the :class:`BulkRun` and of every failure message;
-``SEED=<n>`` fixes it in ``verif/bulk/test_bulk.py``.
+``SEED=<n>`` fixes it in ``verif/bulk/test_bulk.py``. Builds and runs go under
+``build/bulk/`` of the checkout (or of the current folder, when installed from a wheel: see
+:data:`sqhw.sim.harness.ROOT`).
 """
 
 import functools
@@ -35,15 +37,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sqhw.format.spec import HWConfig
-from sqhw.toolchain import LINT_WAIVERS, VERILATED_MK_FIXES, verilator_env, write_waiver_file
-from verif.harness import _locked
+from ..format import HWConfig
+from ..gateware.emit import TOP_NAME
+from ..toolchain.verilator import (
+    LINT_WAIVERS,
+    VERILATED_MK_FIXES,
+    verilator_env,
+    write_waiver_file,
+)
+from .harness import ROOT, build, locked, run_cocotb, sim_build_dir
 
 __all__ = ["ROOT", "BULK_DIR", "TB_SOURCE", "BulkJob", "BulkRun", "make_job",
            "stimulus_words", "write_stimulus", "read_beats", "build_bulk", "run_bulk",
            "run_pokes", "check_results", "verilog_for"]
 
-ROOT = Path(__file__).resolve().parents[2]
 BULK_DIR = ROOT / "build" / "bulk"
 TB_SOURCE = Path(__file__).resolve().parent / "sqhw_bulk_tb.sv"
 TB_TOP = "sqhw_bulk_tb"
@@ -105,7 +112,7 @@ class BulkJob:
 def make_job(cfg: HWConfig, m: int, k: int, n: int, seed: int) -> BulkJob:
     """A random job ``X[m, k] · W[k, n]`` for ``cfg`` (``k`` a multiple of the bank size,
     at most ``k_max``); N is padded to a multiple of ``cfg.rows`` with zero columns."""
-    from sqhw.golden import hw_matmul, pack, quantize_weight, random_sqtensor
+    from ..golden import hw_matmul, pack, quantize_weight, random_sqtensor
     fmt = cfg.fmt
     if k % fmt.bank_size or not 0 < k <= cfg.k_max:
         raise ValueError(f"k must be a multiple of {fmt.bank_size} in 1..{cfg.k_max}, not {k}")
@@ -192,7 +199,7 @@ def read_beats(path: Path) -> list[tuple[int, int, int, int]]:
 
 @functools.lru_cache(maxsize=8)
 def _verilog_text(cfg: HWConfig) -> str:
-    from sqhw.gateware.emit import verilog_text
+    from ..gateware.emit import verilog_text
     return verilog_text(cfg)
 
 
@@ -231,7 +238,7 @@ def build_bulk(cfg: HWConfig, *, force: bool = False) -> tuple[Path, float]:
     stamp_path = build_dir / "bulk_build.json"
     secs_path = build_dir / "build_seconds.txt"
     text = _verilog_text(cfg)       # outside the lock: workers convert in parallel
-    with _locked(build_dir.parent / f".{build_dir.name}.lock"):
+    with locked(build_dir.parent / f".{build_dir.name}.lock"):
         src = verilog_for(cfg, text)    # under the lock: nobody rewrites it while we build
         stamp = {
             "verilog_sha256": hashlib.sha256(src.read_bytes()).hexdigest(),
@@ -376,22 +383,21 @@ def check_results(job: BulkJob, run: BulkRun, expected: list[list[int]] | None =
 
 def run_pokes(cfg: HWConfig, job: BulkJob, run_dir: Path, *, seed: int = 1) -> BulkRun:
     """The baseline: the same job driven from Python on every clock edge (cocotb,
-    :mod:`verif.bulk.cocotb_pokes`) on the harness build of the same Verilog.
+    :mod:`sqhw.sim.cocotb_pokes`) on the harness build of the same Verilog.
 
     ``wall`` is the time of the per-cycle loop only (simulator start-up excluded);
     ``summary`` has ``sim_cycles`` and the harness build time ``build_seconds``.
     """
-    from verif.harness import build, run_cocotb, sim_build_dir
     run_dir = Path(run_dir)
     plus = write_stimulus(job, run_dir)
     plus["timeout"] = 1000 + 4 * (job.act_beats + job.weight_beats)
     src = verilog_for(cfg)
-    build(cfg, src, top="sqhw_top")
-    run_cocotb(cfg, src, "verif.bulk.cocotb_pokes", top="sqhw_top", seed=seed,
+    build(cfg, src, top=TOP_NAME)
+    run_cocotb(cfg, src, "sqhw.sim.cocotb_pokes", top=TOP_NAME, seed=seed,
                extra_env={"SQHW_BULK_PLUS": json.dumps(plus)},
                run_name=f"bulk-pokes-{run_dir.name}")
     info = json.loads((run_dir / "pokes.json").read_text())
-    secs = sim_build_dir(cfg, "sqhw_top", False) / "build_seconds.txt"
+    secs = sim_build_dir(cfg, TOP_NAME, False) / "build_seconds.txt"
     summary = {"sim_cycles": info["cycles"], "results": info["results"],
                "status": info["status"], "err_beats": 0,
                "build_seconds": float(secs.read_text()) if secs.exists() else 0.0}

@@ -1,10 +1,10 @@
 """The per-cycle-Python baseline of the bulk path: the same job, driven from cocotb.
 
-One cocotb test, ``drive_job``, reads the stimulus files that :func:`verif.bulk.bulk.
+One cocotb test, ``drive_job``, reads the stimulus files that :func:`sqhw.sim.bulk.
 write_stimulus` wrote (the plusargs as JSON in ``SQHW_BULK_PLUS``) and drives ``sqhw_top``
 from Python on every clock edge: set ``tdata``/``tvalid`` of both sources, sample the
 readies in ``ReadOnly``, collect result beats. It writes ``results.txt`` in the wrapper's
-format (so :func:`~verif.bulk.bulk.check_results` checks it the same way) and
+format (so :func:`~sqhw.sim.bulk.check_results` checks it the same way) and
 ``pokes.json`` with the cycle count and the wall time of the loop (simulator start-up not
 included). It is the baseline of ``make bench`` section ``sim``; it is not a regression test
 (``verif/top/test_top.py`` is).
@@ -28,7 +28,7 @@ def _read_hex(path: str, count: int) -> list[int]:
 @cocotb.test()
 async def drive_job(dut):
     """Drive one job from Python, one beat per cycle on each stream, no stalls."""
-    from verif.harness import config_from_env
+    from .harness import config_from_env
     cfg = config_from_env()
     plus = json.loads(os.environ["SQHW_BULK_PLUS"])
     ww, aw = cfg.weight_data_bits, cfg.act_data_bits

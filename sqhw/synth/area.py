@@ -1,6 +1,13 @@
-"""The area stage: one MAC row synthesised with YoWASP Yosys, three ways.
+"""Area measurement: one MAC row (or the shared gather) synthesised with YoWASP Yosys.
 
-- **ECP5 without DSPs**: :func:`sqhw.bench.area.row_area` of the row with the generator's
+- :func:`build_row` makes the component of a design (an SQRow, an activation-mode ActRow,
+  or the SelectGather), :func:`row_area` synthesises it for ECP5 without DSPs, with DSPs,
+  and (``SQHW_AREA_CMOS=1``, slow) a CMOS transistor estimate. ``python -m sqhw.bench
+  area`` compares rows with it; the report's area stage uses it through :func:`run_area`.
+
+The report's area stage, :func:`run_area`, measures one row three ways:
+
+- **ECP5 without DSPs**: :func:`row_area` of the row with the generator's
   default multiplier structure (``mults="booth"``): LUT4, FF, CCU2C and LUT-eq
   (``synth_ecp5 -nodsp -nowidelut``, see ``docs/area.md``).
 - **ECP5 with DSP inference**: :func:`sqhw.toolchain.yosys_stats` (``synth_ecp5`` without
@@ -10,29 +17,61 @@
 - **Technology-neutral**: :func:`neutral_count` of the Booth row: Yosys's generic
   ``synth -flatten -noabc`` (coarse-grain optimisation and techmap to Yosys's internal
   one- and two-input gates, multiplexers and flip-flops; **no** ABC logic minimisation)
-  and ``stat -tech cmos`` on that netlist. It is not an ASIC area; it counts every row with
-  the same flow, in seconds, where the ABC-optimised CMOS estimate (``SQHW_AREA_CMOS=1``)
-  takes over 10 minutes per row.
+  and ``stat -tech cmos`` on that netlist (the script is
+  :func:`sqhw.toolchain.yosys.cmos_script`, shared with ``yosys_stats(target="cmos")``).
+  It is not an ASIC area; it counts every row with the same flow, in seconds, where the
+  ABC-optimised CMOS estimate (``SQHW_AREA_CMOS=1``) takes over 10 minutes per row.
 """
 
 import inspect
 import json
+import os
 import tempfile
 from pathlib import Path
 
-from ..format import SQFormat
+from ..format import HWConfig, SQFormat
+from ..toolchain.yosys import cmos_script, run_yosys, yosys_stats
 
-__all__ = ["neutral_count", "run_area", "area_code_sources"]
+__all__ = ["K_MAX", "build_row", "row_area", "neutral_count", "run_area", "area_code_sources"]
 
-_NEUTRAL_SCRIPT = (
-    "read_verilog -sv design.v\n"
-    "synth -flatten -noabc -top {top}\n"
-    # stat -tech cmos only costs plain flip-flops: lower Amaranth's reset/enable
-    # registers to $_DFF_P_ plus gates, as sqhw.toolchain.yosys_stats does for "cmos".
-    "dfflegalize -cell $_DFF_P_ 01\n"
-    "opt_clean\n"
-    "tee -q -o stats.json stat -tech cmos -json\n"
-)
+#: Depth (``k_max``) of every row measured for area: the bench's rows and the report's.
+K_MAX = 1024
+
+
+def build_row(design, mults: str):
+    """``(component, MACs per cycle)`` for a job: an :class:`HWConfig` (an SQRow), a
+    ``(fmt, weight_bits)`` pair (an ActRow) or an :class:`SQFormat` (the SelectGather of
+    8-bit activations, 0 MACs)."""
+    # Amaranth and the gateware load on first use: K_MAX and the report's configuration
+    # parsing import this module and stay light.
+    from ..gateware.actrow import ActRow
+    from ..gateware.gather import SelectGather
+    from ..gateware.row import SQRow
+    if isinstance(design, HWConfig):
+        return SQRow(design, mults=mults), design.fmt.bank_size
+    if isinstance(design, SQFormat):
+        return SelectGather(design, 8), 0
+    fmt, weight_bits = design
+    return ActRow(fmt, weight_bits, K_MAX, mults=mults), fmt.bank_size
+
+
+def row_area(design, mults: str = "booth") -> dict:
+    """LUT4/FF/CCU2C (no DSP), LUT4/CCU2C/DSP with DSPs allowed, and CMOS transistors of
+    one row (``design`` as :func:`build_row` takes it). ``lut_eq`` is LUT4 + 2·CCU2C (a CCU2C
+    fills both LUT4s of a slice)."""
+    from amaranth.back import verilog
+
+    dut, macs = build_row(design, mults)
+    text = verilog.convert(dut, name="sq_row", emit_src=False)
+    lut = yosys_stats(text, "sq_row", target="ecp5", nodsp=True)
+    dsp = yosys_stats(text, "sq_row", target="ecp5")
+    # The CMOS estimate took over 10 minutes per Booth row here: opt-in.
+    cmos = (yosys_stats(text, "sq_row", target="cmos") if os.environ.get("SQHW_AREA_CMOS")
+            else {"transistors": 0})
+    return {"macs": macs, "lut4": lut["lut4"], "ff": lut["ff"], "carry": lut["carry"],
+            "lut_eq": lut["lut4"] + 2 * lut["carry"], "dsp": dsp["dsp"],
+            "dsp_lut4": dsp["lut4"], "dsp_carry": dsp["carry"],
+            "transistors": cmos["transistors"]}
 
 
 def neutral_count(verilog: str, top: str) -> dict:
@@ -52,11 +91,9 @@ def neutral_count(verilog: str, top: str) -> dict:
         cmos`` of the unminimised netlist; 0 if a cell had no cost) and ``cells`` (count
         by type).
     """
-    from ..toolchain import run_yosys
-
     with tempfile.TemporaryDirectory(prefix="sqhw-neutral-") as tmp:
         (Path(tmp) / "design.v").write_text(verilog)
-        run_yosys(_NEUTRAL_SCRIPT.format(top=top), tmp, expect=["stats.json"])
+        run_yosys(cmos_script(top, abc=False), tmp, expect=["stats.json"])
         design = json.loads((Path(tmp) / "stats.json").read_text())["design"]
     cells = dict(design.get("num_cells_by_type", {}))
     dff = sum(n for c, n in cells.items() if "DFF" in c)
@@ -66,7 +103,7 @@ def neutral_count(verilog: str, top: str) -> dict:
 
 
 def run_area(design) -> dict:
-    """Area of one row (``design`` as :func:`sqhw.bench.area.row_area` takes it: an
+    """Area of one row (``design`` as :func:`row_area` takes it: an
     :class:`HWConfig`, whose ``rows`` is ignored, for an SQRow; ``(fmt, weight_bits)`` for
     an activation-mode ActRow; an :class:`SQFormat` for the shared SelectGather).
 
@@ -79,9 +116,6 @@ def run_area(design) -> dict:
         (:func:`neutral_count` of the Booth row, without the cell list).
     """
     from amaranth.back import verilog
-
-    from ..bench.area import build_row, row_area
-    from ..toolchain import yosys_stats
 
     booth = row_area(design, "booth")
     mults = "booth" if isinstance(design, SQFormat) else "yosys"   # the gather has no products
@@ -97,8 +131,6 @@ def run_area(design) -> dict:
 def area_code_sources() -> str:
     """The source text the area numbers depend on besides the generator and the tools:
     the synthesis glue (part of the cache key)."""
-    from ..bench import area as bench_area
-    from ..toolchain import run_yosys, yosys_stats
     return "\n".join(inspect.getsource(f) for f in
-                     (bench_area.row_area, bench_area.build_row, yosys_stats, run_yosys,
+                     (row_area, build_row, yosys_stats, run_yosys, cmos_script,
                       neutral_count, run_area))
