@@ -7,9 +7,10 @@ count with DSPs allowed, and (with SQHW_AREA_CMOS=1, slow) a technology-neutral 
 transistor estimate. Rows of different bank sizes are compared **per MAC/cycle** (a row
 does ``b`` MACs per cycle).
 
-Every row uses the generator's default multiplier structure (radix-4 Booth rows, see
-``docs/area.md``); one extra SQ row uses ``mults="dsp_high"`` (high path and scale
-multipliers on MULT18X18D, low path in LUTs) and is reported with DSPs allowed.
+Every row uses the generator's default multiplier structure (``mults="lut"``: radix-4 Booth
+rows, see ``docs/area.md``). The SQ and W8A8 rows are also built with each DSP structure
+(``"dsp"``: high-precision and scale products on MULT18X18D; ``"dsp_all"``: every product)
+and reported with DSPs allowed, as LUT4 and DSP per MAC against their own LUT row.
 
 Activation mode (``docs/activation-mode.md``): :class:`~sqhw.gateware.actrow.ActRow` rows
 W4A(SQ) and W8A(SQ) next to the dense W4A4 and W4A8 rows, and the one
@@ -44,8 +45,9 @@ ROWS = {
 }
 
 
-#: The SQ row with its high path and scale multipliers on DSP blocks (``mults="dsp_high"``).
-DSP_ROW = "SQ B16-(8/4)-0.875 hi-DSP"
+#: The rows built with each DSP multiplier structure (``HWConfig.mults``).
+DSP_ROWS = {f"{label} {mults}": (label, mults)
+            for label in ("SQ B16-(8/4)-0.875", "dense W8A8") for mults in ("dsp", "dsp_all")}
 
 #: Activation-mode rows (label: activation format, weight bits) and their dense baselines.
 ACT_FMT = SQFormat(16, 0.875, 8, 4)
@@ -60,11 +62,11 @@ def _row_area(job):
 
 
 def run() -> list[Row]:
-    jobs = {label: (cfg, "booth") for label, cfg in ROWS.items()}
-    jobs[DSP_ROW] = (ROWS["SQ B16-(8/4)-0.875"], "dsp_high")
-    jobs.update({label: (design, "booth") for label, design in ACT_ROWS.items()})
-    jobs["dense W4A4"] = (ACT_BASELINES["dense W4A4"], "booth")
-    jobs[GATHER] = (ACT_FMT, "booth")
+    jobs = {label: (cfg, "lut") for label, cfg in ROWS.items()}
+    jobs.update({name: (ROWS[label], mults) for name, (label, mults) in DSP_ROWS.items()})
+    jobs.update({label: (design, "lut") for label, design in ACT_ROWS.items()})
+    jobs["dense W4A4"] = (ACT_BASELINES["dense W4A4"], "lut")
+    jobs[GATHER] = (ACT_FMT, "lut")
     labels = list(jobs)
     with ProcessPoolExecutor(max_workers=2) as pool:
         areas = dict(zip(labels, pool.map(_row_area, [jobs[k] for k in labels]), strict=True))
@@ -93,8 +95,10 @@ def run() -> list[Row]:
         for base in ACT_BASELINES:
             rows.append(Row(f"{act} LUT4/MAC", per_mac(act, "lut4"), per_mac(base, "lut4"),
                             "LUT4", base))
-    for base in ("dense W8A8", "dense W6A8"):
-        rows.append(Row(f"{DSP_ROW} LUT4/MAC (+{areas[DSP_ROW]['dsp']} DSP)",
-                        per_mac(DSP_ROW, "dsp_lut4"), per_mac(base, "dsp_lut4"), "LUT4",
-                        f"{base} (+{areas[base]['dsp']} DSP)"))
+    # Each DSP structure against the LUT Booth row of the same format (DSPs allowed: the
+    # LUT4 left in the fabric, and the DSP blocks per MAC beside it).
+    for name, (label, _) in DSP_ROWS.items():
+        rows.append(Row(f"{name} LUT4/MAC ({per_mac(name, 'dsp'):.3f} DSP/MAC)",
+                        per_mac(name, "dsp_lut4"), per_mac(label, "lut4"), "LUT4",
+                        f"{label} lut"))
     return rows

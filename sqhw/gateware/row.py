@@ -267,13 +267,14 @@ class SQRow(wiring.Component):
                 gathered.append(g)
             high = [w_i.high[t] for t in range(k)]
             if plan.dsp_high:
-                pairs = list(zip(gathered, high))
+                pairs = list(zip(gathered, high, strict=True))
                 p_high = _dsp_sum(m, pairs, plan.high_width, lv, plan.high_stages,
                                   "p_high", "mul_high")
             else:
                 high_r = [delay(m, h, 1, f"high_r{t}") for t, h in enumerate(high)]
-                p_high = _booth_sum(m, list(zip(gathered, high_r)), plan.high_width, lv,
-                                    plan.high_stages - 1, "p_high")
+                pairs = list(zip(gathered, high_r, strict=True))
+                p_high = _booth_sum(m, pairs, plan.high_width, lv, plan.high_stages - 1,
+                                    "p_high")
             p_high = delay(m, p_high, dot - plan.high_stages, "p_high_d")
             terms.append((p_high, delay(m, w_i.scale_high, dot, "scale_high_d"),
                           plan.dsp_scale_high))

@@ -8,12 +8,12 @@
 The report's area stage, :func:`run_area`, measures one row three ways:
 
 - **ECP5 without DSPs**: :func:`row_area` of the row with the generator's
-  default multiplier structure (``mults="booth"``): LUT4, FF, CCU2C and LUT-eq
+  default multiplier structure (``mults="lut"``, Booth rows): LUT4, FF, CCU2C and LUT-eq
   (``synth_ecp5 -nodsp -nowidelut``, see ``docs/area.md``).
-- **ECP5 with DSP inference**: :func:`sqhw.toolchain.yosys_stats` (``synth_ecp5`` without
-  ``-nodsp``) of the row with every product written as a plain ``*`` (``mults="yosys"``),
-  so that Yosys maps onto MULT18X18D whatever it chooses to: LUT4, FF, CCU2C and DSP count.
-  (Booth rows are not ``$mul`` cells and never reach a DSP.)
+- **ECP5 with DSPs**: :func:`sqhw.toolchain.yosys_stats` (``synth_ecp5`` without
+  ``-nodsp``) of the row with every product on a registered multiplier
+  (``mults="dsp_all"``, a plain ``*`` that Yosys maps onto MULT18X18D): LUT4, FF, CCU2C and
+  DSP count. (Booth rows are not ``$mul`` cells and never reach a DSP.)
 - **Technology-neutral**: :func:`neutral_count` of the Booth row: Yosys's generic
   ``synth -flatten -noabc`` (coarse-grain optimisation and techmap to Yosys's internal
   one- and two-input gates, multiplexers and flip-flops; **no** ABC logic minimisation)
@@ -27,6 +27,7 @@ import inspect
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from ..format import HWConfig, SQFormat
@@ -41,21 +42,22 @@ K_MAX = 1024
 def build_row(design, mults: str):
     """``(component, MACs per cycle)`` for a job: an :class:`HWConfig` (an SQRow), a
     ``(fmt, weight_bits)`` pair (an ActRow) or an :class:`SQFormat` (the SelectGather of
-    8-bit activations, 0 MACs)."""
+    8-bit activations, 0 MACs); ``mults`` (one of :data:`~sqhw.format.MULTS`) replaces the
+    configuration's multiplier structure."""
     # Amaranth and the gateware load on first use: K_MAX and the report's configuration
     # parsing import this module and stay light.
     from ..gateware.actrow import ActRow
     from ..gateware.gather import SelectGather
     from ..gateware.row import SQRow
     if isinstance(design, HWConfig):
-        return SQRow(design, mults=mults), design.fmt.bank_size
+        return SQRow(replace(design, mults=mults)), design.fmt.bank_size
     if isinstance(design, SQFormat):
         return SelectGather(design, 8), 0
     fmt, weight_bits = design
     return ActRow(fmt, weight_bits, K_MAX, mults=mults), fmt.bank_size
 
 
-def row_area(design, mults: str = "booth") -> dict:
+def row_area(design, mults: str = "lut") -> dict:
     """LUT4/FF/CCU2C (no DSP), LUT4/CCU2C/DSP with DSPs allowed, and CMOS transistors of
     one row (``design`` as :func:`build_row` takes it). ``lut_eq`` is LUT4 + 2·CCU2C (a CCU2C
     fills both LUT4s of a slice)."""
@@ -110,18 +112,18 @@ def run_area(design) -> dict:
     Returns
     -------
     dict
-        ``macs`` (MACs per cycle of the row = b), ``nodsp`` (``row_area(design, "booth")``:
+        ``macs`` (MACs per cycle of the row = b), ``nodsp`` (``row_area(design, "lut")``:
         its ``lut4``, ``ff``, ``carry``, ``lut_eq`` are the no-DSP flow), ``dsp`` (``lut4``,
-        ``ff``, ``carry``, ``dsp`` of the ``"yosys"`` row with DSPs allowed), ``neutral``
+        ``ff``, ``carry``, ``dsp`` of the ``"dsp_all"`` row with DSPs allowed), ``neutral``
         (:func:`neutral_count` of the Booth row, without the cell list).
     """
     from amaranth.back import verilog
 
-    booth = row_area(design, "booth")
-    mults = "booth" if isinstance(design, SQFormat) else "yosys"   # the gather has no products
+    booth = row_area(design, "lut")
+    mults = "lut" if isinstance(design, SQFormat) else "dsp_all"   # the gather has no products
     text = verilog.convert(build_row(design, mults)[0], name="sq_row", emit_src=False)
     mul = yosys_stats(text, "sq_row", target="ecp5")
-    text = verilog.convert(build_row(design, "booth")[0], name="sq_row", emit_src=False)
+    text = verilog.convert(build_row(design, "lut")[0], name="sq_row", emit_src=False)
     neutral = neutral_count(text, "sq_row")
     neutral.pop("cells")
     return {"macs": booth["macs"], "nodsp": booth,

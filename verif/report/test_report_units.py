@@ -3,13 +3,14 @@ the bulk Verilator simulation, the activation-mode linear against the golden mod
 configuration parsing."""
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from sqhw.format import HWConfig, SQFormat
-from sqhw.golden.schedule import TIMING, ArrayTiming
+from sqhw.golden.schedule import timing_of
 from sqhw.report import (
     Workload,
     pareto_front,
@@ -60,13 +61,15 @@ def test_pareto_front_random_against_brute_force():
 
 def test_schedule_model_basics():
     # The bench job on the default array: 8 tiles of 4096 beats behind a 1024-cycle load.
-    beats, cycles = schedule_cycles(16, 16, Workload(64, 1024, 128))
-    assert (beats, cycles) == (32768, 1024 + 1 + 32768 + 4)
-    assert round(schedule_utilization(16, 16), 3) == 0.970
+    cfg = HWConfig()
+    beats, cycles = schedule_cycles_for(cfg, Workload(64, 1024, 128))
+    assert (beats, cycles) == (32768, 1024 + cfg.load_to_first - 1 + 32768 + cfg.latency)
+    assert schedule_utilization_for(cfg) == 32768 / cycles
+    assert schedule_utilization_for(cfg) > 0.96
     # Load-bound: R > M, so every tile waits for its weights.
-    assert schedule_utilization(16, 16, Workload(8, 1024, 128)) < 0.5
+    assert schedule_utilization_for(cfg, Workload(8, 1024, 128)) < 0.5
     with pytest.raises(ValueError, match="not a multiple of the bank size 64"):
-        schedule_cycles(4, 64, Workload(8, 96, 8))
+        schedule_cycles(4, 64, Workload(8, 96, 8), timing=timing_of(cfg))
     with pytest.raises(ValueError, match="workload m must be a positive integer"):
         Workload(0, 64, 8)
 
@@ -83,7 +86,7 @@ def test_schedule_model_matches_bulk_simulation():
         job = bulk.make_job(cfg, m, k, n, seed=i)
         run = bulk.run_bulk(cfg, job, run_root / str(i), seed=i + 1, exe=exe)
         bulk.check_results(job, run)
-        want = schedule_cycles(cfg.rows, cfg.fmt.bank_size, Workload(m, k, n))
+        want = schedule_cycles_for(cfg, Workload(m, k, n))
         assert (run.summary["act_beats"], run.cycles) == want, (m, k, n, run.summary)
 
 
@@ -95,23 +98,26 @@ def test_schedule_model_matches_bench_utilization():
     job = bulk.make_job(cfg, 64, 1024, 128, 0)
     run = bulk.run_bulk(cfg, job, bulk.BULK_DIR / "runs" / "report-util-bench", seed=1)
     bulk.check_results(job, run)
-    assert (run.summary["act_beats"], run.cycles) == schedule_cycles(16, 16, Workload())
+    assert (run.summary["act_beats"], run.cycles) == schedule_cycles_for(cfg, Workload())
 
 
 def test_schedule_model_activation_mode():
     """The activation-mode schedule: R + 1 columns per tile, buffer free one cycle later,
-    latency 5; the weight-mode results are those of the plain functions."""
-    from sqhw.gateware import actarray, array
-    assert TIMING["weight"].latency == array.LATENCY
-    assert TIMING["activation"].latency == actarray.LATENCY
+    its own load-to-first and latency; the weight-mode results are those of the plain
+    functions with the weight mode's parameters."""
     wcfg = HWConfig()
     acfg = HWConfig(fmt=SQFormat(16, 0.75, 8, 4), rows=16, k_max=1024, operand="activation",
                     weight_bits=4, acc_bits=32)
-    assert schedule_cycles_for(wcfg, Workload()) == schedule_cycles(16, 16, Workload())
-    assert schedule_utilization_for(wcfg) == schedule_utilization(16, 16)
-    # The bench job: 8 tiles of 4096 beats behind a (16 + 1)·64-record load, latency 5.
-    assert schedule_cycles_for(acfg, Workload()) == (32768, 17 * 64 + 1 + 32768 + 5)
-    assert schedule_utilization_for(acfg) < schedule_utilization(16, 16)
+    assert timing_of(wcfg).extra_columns == 0 and timing_of(acfg).extra_columns == 1
+    assert (timing_of(wcfg).free_after, timing_of(acfg).free_after) == (1, 2)
+    assert schedule_cycles_for(wcfg, Workload()) == schedule_cycles(
+        16, 16, Workload(), timing=timing_of(wcfg))
+    assert schedule_utilization_for(wcfg) == schedule_utilization(
+        16, 16, timing=timing_of(wcfg))
+    # The bench job: 8 tiles of 4096 beats behind a (16 + 1)·64-record load.
+    assert schedule_cycles_for(acfg, Workload()) == (
+        32768, 17 * 64 + acfg.load_to_first - 1 + 32768 + acfg.latency)
+    assert schedule_utilization_for(acfg) < schedule_utilization_for(wcfg)
 
 
 def _act_job_beats(cfg, m, k, n, seed):
@@ -229,7 +235,7 @@ def test_schedule_model_matches_act_array_simulation():
             assert got == [(0, expect[t][j * R:(j + 1) * R])
                            for j in range(tiles) for t in range(m)], (m, k, n)
             # With the weight mode's buffer release, some job must come out differently.
-            early = ArrayTiming(extra_columns=1, free_after=1, latency=5)
+            early = replace(timing_of(cfg), free_after=1)
             free_sensitive |= schedule_cycles(R, cfg.fmt.bank_size, Workload(m, k, n),
                                               timing=early) != want
     assert free_sensitive, "no job where the buffer release time matters"
@@ -362,7 +368,7 @@ def test_pnr_slice_task_and_record():
            "dsp": {"lut4": 500, "ff": 10, "carry": 0, "dsp": 2},
            "neutral": {"gates": 1, "dff": 1, "transistors": 1}}
     wl = Workload()
-    util = schedule_utilization(16, 16, wl)
+    util = schedule_utilization_for(HWConfig(), wl)
 
     def record(placed_macs):
         pnr = {"rows": placed_macs // 16, "macs_per_cycle": placed_macs, "fits": True,
