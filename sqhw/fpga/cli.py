@@ -16,6 +16,7 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ..synth.fit import BUDGETS
     from .boards import BOARDS
     from .link import DEFAULT_TIMEOUT_BITS
     p = Parser(prog="python -m sqhw.fpga", description=(
@@ -27,13 +28,17 @@ def _parser() -> argparse.ArgumentParser:
         description="Build the board top (PLL, UART host link, core) with Yosys and nextpnr "
         "from YoWASP. Writes build/fpga/<board>-<digest>/ with the bitstream, report.json "
         "and report.md. Exits 1 if the design does not fit or misses timing, 2 on bad usage.")
-    b.add_argument("--board", required=True, choices=BOARDS,
+    b.add_argument("--board", default=None, choices=BOARDS,
                    help="target board: " + ", ".join(
                        f"{n} ({bd.family}, {bd.clk_in_hz / 1e6:g} MHz oscillator, default "
                        f"core clock {bd.default_hz / 1e6:g} MHz)" for n, bd in BOARDS.items()))
-    b.add_argument("--rows", type=int, required=True,
-                   help="output columns computed in parallel, 1..256 (required: the array "
-                   "size decides whether the design fits)")
+    b.add_argument("--rows", type=int, default=None,
+                   help="output columns computed in parallel, 1..256 (required unless --fit: "
+                   "the array size decides whether the design fits)")
+    b.add_argument("--fit", metavar="BOARD", choices=BUDGETS, default=None,
+                   help="instead of --rows, build the largest array that fits BOARD's LUT, "
+                   "DSP and block-RAM budget with a margin (" + ", ".join(BUDGETS) + "; it "
+                   "is also the --board); prints the plan first")
     b.add_argument("--freq", type=float, default=None, metavar="MHZ",
                    help="core clock to ask the PLL for, in MHz (default: the board's)")
     b.add_argument("--baud", type=int, default=115200,
@@ -53,10 +58,25 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if (args.rows is None) == (args.fit is None):
+        parser.error("give exactly one of --rows N and --fit BOARD")
+    if args.fit is not None:
+        if args.board not in (None, args.fit):
+            parser.error(f"--fit {args.fit} and --board {args.board} name different boards")
+        args.board, args.rows = args.fit, 1
+    if args.board is None:
+        parser.error("the following arguments are required: --board")
     try:
         cfg = config_from_args(args)
     except (ValueError, TypeError) as e:
         parser.error(str(e))
+    if args.fit is not None:
+        from dataclasses import replace
+
+        from ..synth.fit import fit
+        plan = fit(cfg, args.fit, progress=lambda msg: print(msg, file=sys.stderr))
+        print(plan.describe(), file=sys.stderr)
+        cfg = replace(cfg, rows=plan.rows)
     if args.print_config:
         import json
         print(json.dumps({"digest": cfg.digest(), "config": cfg.to_dict()}))

@@ -5,11 +5,13 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
 from ..cli import PRESETS, config_from_args, config_parser, replace_dir
 from ..format import HWConfig
+from ..synth.fit import BUDGETS, fit
 
 __all__ = ["main", "generate", "config_from_args", "PRESETS", "manifest", "replace_dir",
            "mode_name"]
@@ -18,9 +20,14 @@ VERILOG_NAME = "sqhw_top.v"
 
 
 def _parser():
-    return config_parser(prog="python -m sqhw.gen", description=(
+    p = config_parser(prog="python -m sqhw.gen", description=(
         "Generate the Verilog of an SQ-format MAC array (datasheet: docs/datasheet.md). "
         "Writes <out>/sqhw_top.v, config.json and files.f."))
+    p.add_argument("--fit", metavar="BOARD", choices=BUDGETS, default=None,
+                   help="instead of --rows, the largest array that fits BOARD's LUT, DSP and "
+                   "block-RAM budget with a margin (" + ", ".join(BUDGETS) + "); prints the "
+                   "plan first (two syntheses, a few minutes)")
+    return p
 
 
 def _versions() -> dict:
@@ -100,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_args(args)
     except (ValueError, TypeError) as e:
         parser.error(str(e))
+    if args.fit is not None:
+        given = argv if argv is not None else sys.argv[1:]
+        if any(a == "--rows" or a.startswith("--rows=") for a in given):
+            parser.error("--fit chooses the rows; drop --rows")
+        plan = fit(cfg, args.fit, progress=lambda msg: print(msg, file=sys.stderr))
+        print(plan.describe(), file=sys.stderr)
+        cfg = replace(cfg, rows=plan.rows)
     if args.print_config:
         print(json.dumps({"digest": cfg.digest(), "config": cfg.to_dict()}))
         return 0

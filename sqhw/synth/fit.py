@@ -1,0 +1,106 @@
+"""``--fit BOARD``: the largest array of a configuration that fits a board's LUT, DSP and
+block-RAM budget, with a stated margin.
+
+The cost of an array is linear in its rows: every row brings its own datapath, weight
+memory and slice of the result FIFO, and the tile logic, unpacker and FIFO control are
+paid once. So two syntheses (:func:`~sqhw.toolchain.yosys.yosys_stats`, ECP5 with DSPs) of
+the core at 1 and 2 rows give the per-row cost and the fixed overhead, and the plan is the
+largest row count whose predicted use stays within the margin of every resource. The
+prediction is a synthesis estimate: ``python -m sqhw.fpga build`` places the array and
+reports what it really uses (``docs/fpga.md`` compares the two).
+"""
+
+from dataclasses import dataclass, replace
+
+from ..format import HWConfig
+from ..toolchain.yosys import yosys_stats
+
+__all__ = ["Resources", "BUDGETS", "MARGIN", "Plan", "array_resources", "fit"]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """LUT4 positions (a ``CCU2C`` adder slice or a LUT RAM counts two), DSP blocks and
+    block RAMs."""
+
+    lut: int
+    dsp: int
+    bram: int
+
+
+#: Device budgets (the ECP5-85F's LUT4, MULT18X18D and DP16KD counts; nextpnr reports the
+#: same totals).
+BUDGETS = {"ulx3s-85f": Resources(lut=83640, dsp=156, bram=208)}
+#: Fraction of each resource a plan may use: LUTs keep room for the board top (PLL, UART
+#: link) and for routing; DSPs and block RAMs are placed whole.
+MARGIN = Resources(lut=0.80, dsp=1.0, bram=1.0)
+
+
+def array_resources(cfg: HWConfig) -> Resources:
+    """Synthesised resources of the core ``cfg`` (``synth_ecp5``, DSPs allowed)."""
+    from ..gateware.emit import verilog_text
+    s = yosys_stats(verilog_text(cfg), "sqhw_top", target="ecp5")
+    return Resources(lut=s["lut4"] + 2 * s["carry"] + 2 * s["lutram"], dsp=s["dsp"],
+                     bram=s["bram"])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What :func:`fit` chose, and why."""
+
+    board: str
+    rows: int
+    per_row: Resources
+    overhead: Resources
+    budget: Resources
+    limit: str                        # the resource that bounds the row count
+
+    def predicted(self, rows: int | None = None) -> Resources:
+        r = self.rows if rows is None else rows
+        return Resources(*(o + r * p for o, p in zip(
+            (self.overhead.lut, self.overhead.dsp, self.overhead.bram),
+            (self.per_row.lut, self.per_row.dsp, self.per_row.bram), strict=True)))
+
+    def describe(self) -> str:
+        use = self.predicted()
+        parts = [f"{name} {getattr(use, name):,} of {getattr(self.budget, name):,} "
+                 f"({getattr(use, name) / getattr(self.budget, name):.0%}, margin "
+                 f"{getattr(MARGIN, name):.0%})" for name in ("lut", "dsp", "bram")]
+        return (f"fit {self.board}: {self.rows} rows (limited by {self.limit}); per row "
+                f"{self.per_row.lut:,} LUT4 / {self.per_row.dsp} DSP / {self.per_row.bram} "
+                f"BRAM, fixed {self.overhead.lut:,} LUT4 / {self.overhead.bram} BRAM; "
+                f"predicted " + ", ".join(parts))
+
+
+def fit(cfg: HWConfig, board: str, progress=print) -> Plan:
+    """The largest ``rows`` for ``cfg`` on ``board`` (``cfg.rows`` is ignored).
+
+    Raises
+    ------
+    ValueError
+        If the board has no budget here, or not even one row fits.
+    """
+    if board not in BUDGETS:
+        raise ValueError(f"--fit knows the boards {', '.join(BUDGETS)}, not {board!r}")
+    budget = BUDGETS[board]
+    progress(f"fit {board}: synthesising the core at 1 and 2 rows to cost a row")
+    one = array_resources(replace(cfg, rows=1))
+    two = array_resources(replace(cfg, rows=2))
+    per_row = Resources(*(b - a for a, b in zip(
+        (one.lut, one.dsp, one.bram), (two.lut, two.dsp, two.bram), strict=True)))
+    overhead = Resources(one.lut - per_row.lut, one.dsp - per_row.dsp,
+                         one.bram - per_row.bram)
+    best, limit = 256, "rows <= 256"
+    for name in ("lut", "dsp", "bram"):
+        cost = getattr(per_row, name)
+        if cost <= 0:
+            continue
+        room = int(getattr(budget, name) * getattr(MARGIN, name)) - getattr(overhead, name)
+        n = room // cost
+        if n < best:
+            best, limit = n, name
+    if best < 1:
+        raise ValueError(f"not even one row of {cfg.fmt.name} fits {board} (limited by "
+                         f"{limit}); use a smaller --k-max or another format")
+    return Plan(board=board, rows=best, per_row=per_row, overhead=overhead, budget=budget,
+                limit=limit)
