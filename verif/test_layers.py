@@ -46,7 +46,7 @@ def test_planted_upward_import_fails(tmp_path):
     (tmp_path / "sqhw" / "golden" / "planted.py").write_text(
         "def f():\n    from ..report import pareto\n    return pareto\n")
     # The package importing the test tree.
-    (tmp_path / "sqhw" / "synth" / "planted.py").write_text("import verif.harness\n")
+    (tmp_path / "sqhw" / "synth" / "planted.py").write_text("import verif.coverage\n")
     proc = _lint(tmp_path)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out

@@ -2,7 +2,7 @@
 
 Usage from a pytest function::
 
-    from sqhw.sim.harness import run_cocotb   # verif.harness re-exports it
+    from sqhw.sim.harness import run_cocotb
     run_cocotb(cfg, "rtl_out/<digest>/sqhw_top.v", "verif.top.test_top", top="sqhw_top")
 
 - **Build cache.** The build goes to ``build/sim/<cfg.digest()>/<top>[-fst]/``. A stamp

@@ -19,7 +19,7 @@ _BASE_SEED: int | None = None
 
 def base_seed() -> int:
     """The run's base seed: ``SEED`` from the environment (the same variable the cocotb
-    harness reads, :func:`verif.harness.pick_seed`), else one fresh seed per process."""
+    harness reads, :func:`sqhw.sim.harness.pick_seed`), else one fresh seed per process."""
     global _BASE_SEED
     if os.environ.get("SEED"):
         return int(os.environ["SEED"], 0)

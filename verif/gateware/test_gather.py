@@ -8,7 +8,7 @@ import torch
 
 from sqhw.format import SQFormat
 from sqhw.gateware.gather import SelectGather, ref_gather
-from sqhw.golden.actmode import quantize_activation_sq
+from sqhw.golden import quantize_activation_sq
 
 from ._util import pack_fields, run_sim, seeded_rng, unpack_fields
 

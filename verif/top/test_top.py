@@ -12,7 +12,7 @@ Three parts, as in verilog-axis / taxi:
   exact job), reset mid-job, and the frozen golden vectors of ``golden/``.
 - ``test_top``: a pytest function that emits the Verilog of each configuration of the matrix
   and runs *all* the cocotb tests of this module on it in one simulator process, through
-  :mod:`verif.harness` (one cached build per configuration). The configuration named by
+  :mod:`sqhw.sim.harness` (one cached build per configuration). The configuration named by
   :data:`RTL_COVERAGE_CONFIG` is built with ``--coverage-line --coverage-toggle`` instead;
   its report goes to ``build/coverage/``.
 
@@ -117,8 +117,8 @@ def _run_config(name: str, cfg: HWConfig, record_property, rtl_coverage: bool = 
     """Run every cocotb test of this module on ``cfg`` in one simulator; record the seed,
     the coverage file and (for the coverage build) the Verilator coverage summary as test
     properties, which ``verif/conftest.py`` reads for the end-of-run summary."""
+    from sqhw.sim.harness import pick_seed, run_cocotb, sim_build_dir, waves_requested
     from verif import coverage
-    from verif.harness import pick_seed, run_cocotb, sim_build_dir, waves_requested
     seed = pick_seed()
     variant = "cov" if rtl_coverage else ""
     build_args = RTL_COVERAGE_ARGS if rtl_coverage else ()
@@ -604,8 +604,8 @@ def _collector(cfg: HWConfig):
     """One collector per simulator run, saved as ``coverage.json`` in the run folder."""
     global _COLLECTOR
     if _COLLECTOR is None:
+        from sqhw.sim.harness import run_dir
         from verif.coverage import Collector
-        from verif.harness import run_dir
         _COLLECTOR = Collector(run_dir() / "coverage.json", meta={
             "config": os.environ.get("SQHW_CONFIG_NAME", ""), "digest": cfg.digest(),
             "seed": os.environ.get("SEED", "")})
@@ -614,7 +614,7 @@ def _collector(cfg: HWConfig):
 
 
 def _cfg_and_rng():
-    from verif.harness import config_from_env
+    from sqhw.sim.harness import config_from_env
     # cocotb reseeds `random` before each test from (COCOTB_RANDOM_SEED, module, test name).
     return config_from_env(), random.Random(random.getrandbits(64))
 

@@ -92,8 +92,8 @@ def test_top_act(name, record_property):
 
 
 def _run(name, cfg, record_property):
+    from sqhw.sim.harness import pick_seed, run_cocotb, sim_build_dir, waves_requested
     from verif import coverage
-    from verif.harness import pick_seed, run_cocotb, sim_build_dir, waves_requested
     seed = pick_seed()
     run_name = name.replace("/", "_").replace(":", "_")
     run_dir = sim_build_dir(cfg, "sqhw_top", waves_requested()) / "runs" / run_name
@@ -355,8 +355,8 @@ class FrozenActJob(ActJob):
 
 def _make_tb(dut, cfg):
     """The weight-mode TB with this module's collector (``ACT_BINS``)."""
+    from sqhw.sim.harness import run_dir
     from verif.coverage import ACT_BINS, Collector
-    from verif.harness import run_dir
     from verif.top import test_top
     if test_top._COLLECTOR is None:
         test_top._COLLECTOR = Collector(run_dir() / "coverage_act.json", meta={
@@ -367,7 +367,7 @@ def _make_tb(dut, cfg):
 
 
 def _cfg_and_rng():
-    from verif.harness import config_from_env
+    from sqhw.sim.harness import config_from_env
     return config_from_env(), random.Random(random.getrandbits(64))
 
 
