@@ -246,6 +246,10 @@ class HostLink(wiring.Component):
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
 
         byte, got = urx.data, urx.valid
+        # The frame buffer's read data, registered once (no reset, no enable: Yosys packs it
+        # into the block RAM's output register, whose clock-to-out is a sixth of the RAM's).
+        rd_q = Signal(8, reset_less=True)
+        m.d.sync += rd_q.eq(rd.data)
 
         # -- requests from the receiver to the transmitter ----------------------------------
         K_ACK, K_ERROR, K_STATUS = 0, 1, 2
@@ -353,9 +357,11 @@ class HostLink(wiring.Component):
                     m.next = "FETCH"
             # Replay the checked frame into the core, one beat at a time.
             with m.State("FETCH"):                    # rd.addr = ptr; data next cycle
+                m.next = "HOLD"
+            with m.State("HOLD"):                     # the byte in the RAM's output register
                 m.next = "LATCH"
             with m.State("LATCH"):
-                m.d.sync += [beat.word_select(idx, 8).eq(rd.data), ptr.eq(ptr + 1)]
+                m.d.sync += [beat.word_select(idx, 8).eq(rd_q), ptr.eq(ptr + 1)]
                 with m.If(idx == beat_bytes - 1):
                     m.next = "PUSH"
                 with m.Else():
