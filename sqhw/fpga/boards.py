@@ -232,7 +232,10 @@ class BoardTop(Elaboratable):
             m.d.por += hold.eq(0xFF)
         with m.Elif(hold != 0):
             m.d.por += hold.eq(hold - 1)
-        m.d.comb += cd_sync.rst.eq(hold != 0)
+        # The reset itself is a register (the core uses it combinationally in its handshakes).
+        rst = Signal(init=1)
+        m.d.por += rst.eq(hold != 0)
+        m.d.comb += cd_sync.rst.eq(rst)
 
         m.submodules.link_top = top = LinkTop(self.cfg, self.divisor,
                                               timeout_bits=self.timeout_bits)

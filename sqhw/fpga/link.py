@@ -389,29 +389,50 @@ class HostLink(wiring.Component):
         tx_idx = Signal(16)
         digest = int.from_bytes(P.digest_bytes(cfg), "little")
         m.d.comb += tcrc.data.eq(utx.data)
+        # What the frame carries: set in IDLE, loaded into ``pay`` in LOAD. Every enable of
+        # the wide ``pay`` register is a register (the FSM state, ``shift_q``): its fan-out
+        # to every result bit is routing only, never a chain of logic.
+        K_RESULT = 3
+        src = Signal(2)
+        shift_q = Signal()                   # a payload byte went out last cycle
+        m.d.sync += shift_q.eq(0)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(req):
-                    m.d.comb += [req_done.eq(1), tcrc.start.eq(1)]
-                    m.d.sync += tx_idx.eq(0)
+                    m.d.comb += req_done.eq(1)
+                    m.d.sync += src.eq(req_kind)
                     with m.Switch(req_kind):
                         with m.Case(K_ACK):
-                            m.d.sync += [tx_type.eq(P.T_ACK), tx_len.eq(1), pay.eq(ftype)]
+                            m.d.sync += [tx_type.eq(P.T_ACK), tx_len.eq(1)]
                         with m.Case(K_ERROR):
-                            m.d.sync += [tx_type.eq(P.T_ERROR), tx_len.eq(2),
-                                         pay.eq(Cat(req_code, ftype))]
+                            m.d.sync += [tx_type.eq(P.T_ERROR), tx_len.eq(2)]
                         with m.Default():
-                            m.d.sync += [tx_type.eq(P.T_STATUS_REPLY), tx_len.eq(8),
-                                         pay.eq(Cat(self.status, Const(0, 4),
-                                                    self.link_errors, Const(digest, 48)))]
-                    m.next = "SEND"
+                            m.d.sync += [tx_type.eq(P.T_STATUS_REPLY), tx_len.eq(8)]
+                    m.next = "LOAD"
                 with m.Elif(self.r_valid):
-                    m.d.comb += [self.r_ready.eq(1), tcrc.start.eq(1)]
-                    m.d.sync += [tx_idx.eq(0), tx_type.eq(P.T_RESULT), tx_len.eq(1 + rbytes),
-                                 pay.eq(Cat(self.r_user, Const(0, 7), self.r_data))]
-                    m.next = "SEND"
+                    m.d.sync += [src.eq(K_RESULT), tx_type.eq(P.T_RESULT),
+                                 tx_len.eq(1 + rbytes)]
+                    m.next = "LOAD"
+            with m.State("LOAD"):
+                m.d.comb += tcrc.start.eq(1)
+                m.d.sync += tx_idx.eq(0)
+                with m.Switch(src):
+                    with m.Case(K_ACK):
+                        m.d.sync += pay.eq(ftype)
+                    with m.Case(K_ERROR):
+                        m.d.sync += pay.eq(Cat(req_code, ftype))
+                    with m.Case(K_STATUS):
+                        m.d.sync += pay.eq(Cat(self.status, Const(0, 4), self.link_errors,
+                                               Const(digest, 48)))
+                    with m.Default():
+                        # The result stays on r_data until r_ready: take it now.
+                        m.d.comb += self.r_ready.eq(1)
+                        m.d.sync += pay.eq(Cat(self.r_user, Const(0, 7), self.r_data))
+                m.next = "SEND"
             with m.State("SEND"):
                 in_pay = (tx_idx >= 4) & (tx_idx < tx_len + 4)
+                with m.If(shift_q):
+                    m.d.sync += pay.eq(pay[8:])
                 with m.If(tx_idx == 0):
                     m.d.comb += utx.data.eq(P.SYNC)
                 with m.Elif(tx_idx == 1):
@@ -429,9 +450,7 @@ class HostLink(wiring.Component):
                 m.d.comb += utx.valid.eq(1)
                 with m.If(utx.ready):
                     m.d.comb += tcrc.valid.eq((tx_idx != 0) & (tx_idx < tx_len + 4))
-                    m.d.sync += tx_idx.eq(tx_idx + 1)
-                    with m.If(in_pay):
-                        m.d.sync += pay.eq(pay[8:])
+                    m.d.sync += [tx_idx.eq(tx_idx + 1), shift_q.eq(in_pay)]
                     with m.If(tx_idx == tx_len + 5):
                         m.next = "IDLE"
         return m
