@@ -415,9 +415,10 @@ class HWConfig:
     @property
     def latency(self) -> int:
         """Cycles from the cycle a token's last beat is accepted to the first cycle its
-        result is valid, with no stall: the weight read and its output register (2; 3 in
-        activation mode, which reads the mask first), the row, and the result FIFO (2)."""
-        return (3 if self.is_act_mode else 2) + self.row_latency + 2
+        result is valid, with no stall: 3 to read the weights (the registered read address,
+        the block RAM, its output register; activation mode reads the mask word in the
+        first of them), the row, and the result FIFO (2)."""
+        return 3 + self.row_latency + 2
 
     @property
     def result_fifo_depth(self) -> int:

@@ -143,17 +143,20 @@ class MacArray(wiring.Component):
         tok = tiles.tokens(self.a, queue.credit, in_reset)
         queue.issue(tok.a_acc & self.a.payload.last)
 
-        # Cycle c+1: the memories' outputs and the beat's registers; c+2: both registered
-        # again (the block RAMs' output registers), and so presented to every row.
+        # Cycle c+1: the beat's registers and the read address registered (it goes to every
+        # row's block RAMs); c+2: the memories' outputs; c+3: those registered (the block
+        # RAMs' output registers) beside the beat, and so presented to every row.
         act_r = Signal(data.ArrayLayout(signed(cfg.act_bits), b), reset_less=True)
         ctl_r = Signal(4)                     # valid, first, last, err
+        rd_addr = Signal.like(tok.rd_addr, name="rd_addr_r")
         m.d.sync += [
             act_r.eq(self.a.payload.data),
             ctl_r.eq(Cat(tok.a_acc, tok.first, self.a.payload.last,
                          tok.cur_bad | tok.len_bad)),
+            rd_addr.eq(tok.rd_addr),
         ]
-        act_q = delay(m, act_r, 1, "act_q")
-        ctl_q = delay(m, ctl_r, 1, "ctl_q", reset_less=False)
+        act_q = delay(m, act_r, 2, "act_q")
+        ctl_q = delay(m, ctl_r, 2, "ctl_q", reset_less=False)
         tiles.token_end(self.a, tok, err_token_len)
 
         # ---- rows and their memories -------------------------------------------------------
@@ -167,7 +170,7 @@ class MacArray(wiring.Component):
                 wp.addr.eq(s2.addr),
                 wp.data.eq(word),
                 wp.en.eq(s2.valid & s2.we & (s2.row == r)),
-                rp.addr.eq(tok.rd_addr),
+                rp.addr.eq(rd_addr),
             ]
             row = SQRow(cfg)
             m.submodules[f"row{r}"] = row

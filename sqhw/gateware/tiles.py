@@ -248,11 +248,15 @@ class ResultQueue:
         self.credits = Signal(range(depth + 1), init=depth)
         self.credit = Signal()
         m.d.comb += self.credit.eq(self.credits != 0)
+        # An error result is stored as it is and zeroed on the way out: the zeroing is one
+        # gate beside the FIFO's output register, not a gate in front of every row's long
+        # route into the FIFO.
+        user = fifo.r_data[width]
         m.d.comb += [
             r.valid.eq(fifo.r_rdy & ~in_reset),
             fifo.r_en.eq(r.ready & ~in_reset),
-            r.payload.data.eq(fifo.r_data[:width]),
-            r.payload.user.eq(fifo.r_data[width]),
+            r.payload.data.eq(Mux(user, 0, fifo.r_data[:width])),
+            r.payload.user.eq(user),
         ]
         self._pop = Signal()
         m.d.comb += self._pop.eq(r.valid & r.ready)
@@ -269,5 +273,5 @@ class ResultQueue:
         all zeros with ``user`` set."""
         self.m.d.comb += [
             self.fifo.w_en.eq(valid),
-            self.fifo.w_data.eq(Cat(*(Mux(error, 0, x) for x in results), error)),
+            self.fifo.w_data.eq(Cat(*results, error)),
         ]
