@@ -52,12 +52,29 @@ def _parser() -> argparse.ArgumentParser:
                    help="nextpnr placement seed (default: %(default)s)")
     b.add_argument("--out", type=Path, default=None,
                    help="output folder (default: build/fpga/<board>-<config digest>)")
+    r = sub.add_parser(
+        "record", help="add finished builds to the whole-array table (docs/results/fpga.json)",
+        description="Reduce build reports (BUILD_DIR/report.json) to the whole-array table: "
+        "fit, Fmax, utilisation, GMAC/s at the met clock, and the command that rebuilds each.")
+    r.add_argument("builds", nargs="+", type=Path, metavar="BUILD_DIR",
+                   help="folders written by python -m sqhw.fpga build")
+    r.add_argument("--table", type=Path, default=Path("docs/results/fpga.json"),
+                   help="the table to update (default: %(default)s)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "record":
+        from .results import write_table
+        missing = [str(d) for d in args.builds if not (d / "report.json").is_file()]
+        if missing:
+            parser.error(f"no report.json in {', '.join(missing)}; give folders written by "
+                         "python -m sqhw.fpga build")
+        for rec in write_table(args.builds, args.table):
+            print(f"{rec['config']} x{rec['rows']} {rec['mults']}: {rec['verdict']}")
+        return 0
     if (args.rows is None) == (args.fit is None):
         parser.error("give exactly one of --rows N and --fit BOARD")
     if args.fit is not None:
