@@ -3,11 +3,16 @@ block-RAM budget, with a stated margin.
 
 The cost of an array is linear in its rows: every row brings its own datapath, weight
 memory and slice of the result FIFO, and the tile logic, unpacker and FIFO control are
-paid once. So two syntheses (:func:`~sqhw.toolchain.yosys.yosys_stats`, ECP5 with DSPs) of
-the core at 1 and 2 rows give the per-row cost and the fixed overhead, and the plan is the
-largest row count whose predicted use stays within the margin of every resource. The
-prediction is a synthesis estimate: ``python -m sqhw.fpga build`` places the array and
-reports what it really uses (``docs/fpga.md`` compares the two).
+paid once. So two syntheses of the core at 1 and 2 rows (``synth_ecp5`` with DSPs, LUTs
+mapped by classic ABC: Yosys 0.70's default ABC pass asserts on some of these designs)
+give the per-row cost and the fixed overhead, and the plan is the largest row count whose
+predicted use stays within the margin of every resource.
+
+Synthesis counts fewer LUT positions than placement uses (nextpnr adds route-through
+LUTs, and a ``CCU2C`` or LUT RAM takes a whole slice half): :data:`PLACED_PER_SYNTH` is
+that ratio as measured on a placed whole array, and the LUT prediction is scaled by it.
+``python -m sqhw.fpga build`` places the array and reports what it really uses
+(``docs/fpga.md`` compares the two).
 """
 
 from dataclasses import dataclass, replace
@@ -15,7 +20,8 @@ from dataclasses import dataclass, replace
 from ..format import HWConfig
 from ..toolchain.yosys import yosys_stats
 
-__all__ = ["Resources", "BUDGETS", "MARGIN", "Plan", "array_resources", "fit"]
+__all__ = ["Resources", "BUDGETS", "MARGIN", "PLACED_PER_SYNTH", "Plan", "array_resources",
+           "fit"]
 
 
 @dataclass(frozen=True)
@@ -32,12 +38,18 @@ class Resources:
 #: same totals).
 BUDGETS = {"ulx3s-85f": Resources(lut=83640, dsp=156, bram=208)}
 #: Fraction of each resource a plan may use: LUTs keep room for the board top (PLL, UART
-#: link) and for routing; DSPs and block RAMs are placed whole.
+#: link: about 1,600 LUT4) and for routing; DSPs and block RAMs are placed whole.
 MARGIN = Resources(lut=0.80, dsp=1.0, bram=1.0)
+#: LUT positions placed per LUT position synthesised. Measured: the 16-row B16-(8/4)-0.875
+#: ``mults="dsp"`` array placed 2,041 TRELLIS_COMB per row (33,921 at 16 rows against
+#: 5,347 at 2, nextpnr) where this synthesis counts 1,696: 1.20.
+PLACED_PER_SYNTH = 1.20
 
 
 def array_resources(cfg: HWConfig) -> Resources:
-    """Synthesised resources of the core ``cfg`` (``synth_ecp5``, DSPs allowed)."""
+    """Synthesised resources of the core ``cfg`` (:func:`~sqhw.toolchain.yosys.yosys_stats`:
+    ``synth_ecp5`` with DSPs, LUTs mapped by classic ABC): LUT positions (LUT4 + 2 per
+    CCU2C and per LUT RAM), DSPs, block RAMs."""
     from ..gateware.emit import verilog_text
     s = yosys_stats(verilog_text(cfg), "sqhw_top", target="ecp5")
     return Resources(lut=s["lut4"] + 2 * s["carry"] + 2 * s["lutram"], dsp=s["dsp"],
@@ -86,10 +98,10 @@ def fit(cfg: HWConfig, board: str, progress=print) -> Plan:
     progress(f"fit {board}: synthesising the core at 1 and 2 rows to cost a row")
     one = array_resources(replace(cfg, rows=1))
     two = array_resources(replace(cfg, rows=2))
-    per_row = Resources(*(b - a for a, b in zip(
-        (one.lut, one.dsp, one.bram), (two.lut, two.dsp, two.bram), strict=True)))
-    overhead = Resources(one.lut - per_row.lut, one.dsp - per_row.dsp,
-                         one.bram - per_row.bram)
+    per_row = Resources(round((two.lut - one.lut) * PLACED_PER_SYNTH), two.dsp - one.dsp,
+                        two.bram - one.bram)
+    overhead = Resources(max(0, round(one.lut * PLACED_PER_SYNTH) - per_row.lut),
+                         one.dsp - per_row.dsp, one.bram - per_row.bram)
     best, limit = 256, "rows <= 256"
     for name in ("lut", "dsp", "bram"):
         cost = getattr(per_row, name)
