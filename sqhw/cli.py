@@ -88,7 +88,11 @@ def config_parser(prog: str | None = None, description: str | None = None) -> Pa
     p.add_argument("--mults", choices=MULTS, default=DEFAULT.mults,
                    help="where the products are built: lut (every product in LUTs), dsp (the "
                    "high-precision and scale products on DSP blocks), dsp_all (every product "
-                   "on a DSP block) (default: %(default)s)")
+                   "on a DSP block), auto (--dsp-rows rows as dsp_all, the rest as lut) "
+                   "(default: %(default)s)")
+    p.add_argument("--dsp-rows", type=int, default=DEFAULT.dsp_rows,
+                   help="with --mults auto: rows built on DSP blocks, 0..--rows "
+                   "(default: %(default)s)")
     p.add_argument("--tree-levels", type=int, default=DEFAULT.tree_levels,
                    help="adder-tree levels between pipeline registers, 1..4: fewer is a "
                    "faster clock and a longer latency (default: %(default)s)")
@@ -144,7 +148,7 @@ def config_from_args(args: argparse.Namespace) -> HWConfig:
                     else min_acc_bits(fmt, act_bits, args.k_max))
     return HWConfig(fmt=fmt, rows=args.rows, act_bits=act_bits, k_max=args.k_max,
                     acc_bits=acc_bits, operand=operand, weight_bits=weight_bits,
-                    mults=args.mults, tree_levels=args.tree_levels)
+                    mults=args.mults, tree_levels=args.tree_levels, dsp_rows=args.dsp_rows)
 
 
 

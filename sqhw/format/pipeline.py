@@ -16,7 +16,7 @@ operands must fit its 18-bit signed ports.
 
 from dataclasses import dataclass
 
-__all__ = ["MULTS", "DSP_BITS", "booth_digits", "booth_terms", "adder_levels",
+__all__ = ["MULTS", "ROW_MULTS", "DSP_BITS", "booth_digits", "booth_terms", "adder_levels",
            "tree_stages", "RowPlan", "row_plan", "DSP_STAGES"]
 
 #: ``HWConfig.mults``: where the row's products are built.
@@ -24,8 +24,12 @@ __all__ = ["MULTS", "DSP_BITS", "booth_digits", "booth_terms", "adder_levels",
 #: - ``"lut"``: every product as Booth rows in LUTs;
 #: - ``"dsp"``: the high-precision products (``act × high``) and the two scale products on
 #:   DSP blocks (registered ``MULT18X18D`` on ECP5), the low products in LUTs;
-#: - ``"dsp_all"``: every product on a DSP block (the classic INT8-on-DSP array).
-MULTS = ("lut", "dsp", "dsp_all")
+#: - ``"dsp_all"``: every product on a DSP block (the classic INT8-on-DSP array);
+#: - ``"auto"``: the first ``HWConfig.dsp_rows`` rows as ``"dsp_all"``, the others as
+#:   ``"lut"`` (an array split between the DSP blocks and the LUTs, for ``--fit``).
+MULTS = ("lut", "dsp", "dsp_all", "auto")
+#: The structures a single row can have (``"auto"`` is a mix of rows).
+ROW_MULTS = ("lut", "dsp", "dsp_all")
 #: Signed width of a DSP multiplier port (ECP5 ``MULT18X18D``).
 DSP_BITS = 18
 #: Register stages of one DSP product: input registers, output register.
@@ -103,7 +107,10 @@ class RowPlan:
 
 def row_plan(fmt, act_bits: int, mults: str, levels: int) -> RowPlan:
     """The :class:`RowPlan` of a row computing ``fmt`` against ``act_bits``-bit activations
-    (weight mode; the activation mode's row is this row with the roles swapped)."""
+    (weight mode; the activation mode's row is this row with the roles swapped), built
+    with the structure ``mults`` (one of :data:`ROW_MULTS`)."""
+    if mults not in ROW_MULTS:
+        raise ValueError(f"a row's mults must be one of {', '.join(ROW_MULTS)}, not {mults!r}")
     b, k = fmt.bank_size, fmt.k
     has_low, has_high = fmt.has_low_scale, fmt.has_high
     sb = fmt.scale_bits

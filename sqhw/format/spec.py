@@ -293,11 +293,16 @@ class HWConfig:
         weight mode, where it has no meaning.
     mults : str
         Where the row's products are built, one of :data:`~sqhw.format.pipeline.MULTS`:
-        ``"lut"`` (default), ``"dsp"`` (high and scale products on DSP blocks) or
-        ``"dsp_all"`` (every product on a DSP block). The same integers either way.
+        ``"lut"`` (default), ``"dsp"`` (high and scale products on DSP blocks),
+        ``"dsp_all"`` (every product on a DSP block) or ``"auto"`` (the first
+        ``dsp_rows`` rows as ``"dsp_all"``, the others as ``"lut"``). The same integers
+        either way.
     tree_levels : int
         Adder-tree levels between two pipeline registers, 1..4 (default 1: the fastest
         clock, the longest latency).
+    dsp_rows : int
+        With ``mults="auto"`` (weight mode): how many rows are built on DSP blocks, 0..rows.
+        Must stay 0 otherwise.
 
     Notes
     -----
@@ -316,6 +321,7 @@ class HWConfig:
     weight_bits: int = 8
     mults: str = "lut"
     tree_levels: int = 1
+    dsp_rows: int = 0
 
     def __post_init__(self):
         if not isinstance(self.fmt, SQFormat):
@@ -342,6 +348,14 @@ class HWConfig:
         if self.mults not in MULTS:
             raise ValueError(f"mults must be one of {', '.join(MULTS)}, not {self.mults!r}")
         _check_int("tree_levels", self.tree_levels, TREE_LEVELS[0], TREE_LEVELS[-1])
+        if self.mults == "auto":
+            if self.operand != "weight":
+                raise ValueError("mults 'auto' applies to operand 'weight' only; use lut, dsp "
+                                 "or dsp_all in activation mode")
+            _check_int("dsp_rows", self.dsp_rows, 0, self.rows)
+        elif self.dsp_rows != 0:
+            raise ValueError(f"dsp_rows applies to mults 'auto' only, not {self.dsp_rows} with "
+                             f"mults {self.mults!r}; leave it at 0")
         b = self.fmt.bank_size
         _check_int("k_max", self.k_max, b, 65536)
         if self.k_max % b:
@@ -404,13 +418,26 @@ class HWConfig:
     @property
     def row_plan(self) -> RowPlan:
         """Stages of one row (:func:`~sqhw.format.pipeline.row_plan`); in activation mode
-        the row's roles are swapped (the weights take the activation role)."""
+        the row's roles are swapped (the weights take the activation role). With
+        ``mults="auto"``, the plan of the first row."""
+        return self.plan_of(0)
+
+    def row_mults(self, row: int) -> str:
+        """The structure row ``row`` is built with (``"auto"`` resolved)."""
+        if self.mults != "auto":
+            return self.mults
+        return "dsp_all" if row < self.dsp_rows else "lut"
+
+    def plan_of(self, row: int) -> RowPlan:
+        """The :class:`~sqhw.format.pipeline.RowPlan` of row ``row``."""
         other = self.weight_bits if self.is_act_mode else self.act_bits
-        return row_plan(self.fmt, other, self.mults, self.tree_levels)
+        return row_plan(self.fmt, other, self.row_mults(row), self.tree_levels)
 
     @property
     def row_latency(self) -> int:
-        return self.row_plan.latency
+        """Cycles through a row; with ``mults="auto"`` the longer of the two structures
+        (the shorter rows are padded to it)."""
+        return max(self.plan_of(r).latency for r in {0, self.rows - 1})
 
     @property
     def latency(self) -> int:
@@ -455,7 +482,7 @@ class HWConfig:
     @property
     def dsps(self) -> int:
         """DSP blocks of the array (one per DSP product)."""
-        return self.rows * self.row_plan.dsps
+        return sum(self.plan_of(r).dsps for r in range(self.rows))
 
     def to_dict(self) -> dict:
         d = {"fmt": self.fmt.to_dict(), "rows": self.rows, "act_bits": self.act_bits,
@@ -468,6 +495,8 @@ class HWConfig:
             d["mults"] = self.mults
         if self.tree_levels != 1:
             d["tree_levels"] = self.tree_levels
+        if self.mults == "auto":
+            d["dsp_rows"] = self.dsp_rows
         return d
 
     @classmethod
@@ -475,7 +504,8 @@ class HWConfig:
         return cls(fmt=SQFormat(**d["fmt"]), rows=d["rows"], act_bits=d["act_bits"],
                    k_max=d["k_max"], acc_bits=d["acc_bits"],
                    operand=d.get("operand", "weight"), weight_bits=d.get("weight_bits", 8),
-                   mults=d.get("mults", "lut"), tree_levels=d.get("tree_levels", 1))
+                   mults=d.get("mults", "lut"), tree_levels=d.get("tree_levels", 1),
+                   dsp_rows=d.get("dsp_rows", 0))
 
     def digest(self) -> str:
         return canonical_digest({"HWConfig": self.to_dict()})

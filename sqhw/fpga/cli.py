@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         from ..synth.fit import fit
         plan = fit(cfg, args.fit, progress=lambda msg: print(msg, file=sys.stderr))
         print(plan.describe(), file=sys.stderr)
-        cfg = replace(cfg, rows=plan.rows)
+        cfg = replace(cfg, rows=plan.rows, dsp_rows=plan.dsp_rows)
     if args.print_config:
         import json
         print(json.dumps({"digest": cfg.digest(), "config": cfg.to_dict()}))

@@ -172,7 +172,7 @@ class MacArray(wiring.Component):
                 wp.en.eq(s2.valid & s2.we & (s2.row == r)),
                 rp.addr.eq(rd_addr),
             ]
-            row = SQRow(cfg)
+            row = SQRow(cfg, row=r)
             m.submodules[f"row{r}"] = row
             m.d.comb += [
                 row.valid.eq(ctl_q[0]),

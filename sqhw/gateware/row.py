@@ -176,6 +176,11 @@ class SQRow(wiring.Component):
     ----------
     cfg : HWConfig
         Uses ``fmt``, ``act_bits``, ``acc_bits``, ``mults`` and ``tree_levels``.
+    row : int
+        Which row of the array this is (default 0): with ``mults="auto"`` it decides the
+        row's structure (``cfg.row_mults(row)``). A row whose structure is faster than
+        ``cfg.row_latency`` delays its partial sums to it, so every row of an array has the
+        same latency.
 
     Attributes
     ----------
@@ -200,11 +205,15 @@ class SQRow(wiring.Component):
         If ``cfg`` is not an :class:`~sqhw.format.HWConfig`.
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, *, row: int = 0):
         if not isinstance(cfg, HWConfig):
             self._MustUse__silence = True  # not built: do not warn that it was never used
             raise TypeError(f"cfg must be an HWConfig, not {cfg!r}")
+        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < cfg.rows:
+            self._MustUse__silence = True
+            raise ValueError(f"row must be in 0..{cfg.rows - 1}, not {row!r}")
         self._cfg = cfg
+        self._row = row
         super().__init__({
             "valid": In(1),
             "first": In(1),
@@ -222,13 +231,14 @@ class SQRow(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the inputs to ``o_valid``: ``cfg.row_latency``."""
-        return self._cfg.row_plan.latency
+        return self._cfg.row_latency
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
         fmt = cfg.fmt
-        plan = cfg.row_plan
+        plan = cfg.plan_of(self._row)
+        pad = cfg.row_latency - plan.latency     # > 0 only in a mixed ("auto") array
         lv = cfg.tree_levels
         b, k = fmt.bank_size, fmt.k
 
@@ -301,7 +311,8 @@ class SQRow(wiring.Component):
             m.d.sync += partial.eq(parts[0] + parts[1])
 
         # Accumulate over the banks of a token.
-        c = delay(m, ctl, plan.latency - 2, "ctl_d", reset_less=False)
+        partial = delay(m, partial, pad, "partial_pad")
+        c = delay(m, ctl, plan.latency - 2 + pad, "ctl_d", reset_less=False)
         valid, first, last = c[0], c[1], c[2]
         acc = Signal(signed(cfg.acc_bits), reset_less=True)
         o_valid = Signal()

@@ -58,7 +58,8 @@ def array_resources(cfg: HWConfig) -> Resources:
 
 @dataclass(frozen=True)
 class Plan:
-    """What :func:`fit` chose, and why."""
+    """What :func:`fit` chose, and why. With ``mults="auto"``, ``dsp_rows`` of the rows
+    cost ``per_dsp_row`` (every product on a DSP) and the others ``per_row``."""
 
     board: str
     rows: int
@@ -66,26 +67,63 @@ class Plan:
     overhead: Resources
     budget: Resources
     limit: str                        # the resource that bounds the row count
+    dsp_rows: int = 0
+    per_dsp_row: Resources = Resources(0, 0, 0)
 
     def predicted(self, rows: int | None = None) -> Resources:
-        r = self.rows if rows is None else rows
-        return Resources(*(o + r * p for o, p in zip(
+        r = (self.rows if rows is None else rows) - self.dsp_rows
+        return Resources(*(o + r * p + self.dsp_rows * d for o, p, d in zip(
             (self.overhead.lut, self.overhead.dsp, self.overhead.bram),
-            (self.per_row.lut, self.per_row.dsp, self.per_row.bram), strict=True)))
+            (self.per_row.lut, self.per_row.dsp, self.per_row.bram),
+            (self.per_dsp_row.lut, self.per_dsp_row.dsp, self.per_dsp_row.bram),
+            strict=True)))
 
     def describe(self) -> str:
         use = self.predicted()
         parts = [f"{name} {getattr(use, name):,} of {getattr(self.budget, name):,} "
                  f"({getattr(use, name) / getattr(self.budget, name):.0%}, margin "
                  f"{getattr(MARGIN, name):.0%})" for name in ("lut", "dsp", "bram")]
-        return (f"fit {self.board}: {self.rows} rows (limited by {self.limit}); per row "
+        rows = f"{self.rows} rows"
+        if self.dsp_rows:
+            d = self.per_dsp_row
+            rows += (f" ({self.dsp_rows} on DSPs, {d.lut:,} LUT4 / {d.dsp} DSP / {d.bram} "
+                     f"BRAM each; {self.rows - self.dsp_rows} in LUTs)")
+        return (f"fit {self.board}: {rows} (limited by {self.limit}); per row "
                 f"{self.per_row.lut:,} LUT4 / {self.per_row.dsp} DSP / {self.per_row.bram} "
                 f"BRAM, fixed {self.overhead.lut:,} LUT4 / {self.overhead.bram} BRAM; "
                 f"predicted " + ", ".join(parts))
 
 
+def _row_cost(cfg: HWConfig) -> tuple[Resources, Resources]:
+    """(per row, fixed overhead) of ``cfg``'s structure, from two syntheses."""
+    one = array_resources(replace(cfg, rows=1))
+    two = array_resources(replace(cfg, rows=2))
+    per_row = Resources(round((two.lut - one.lut) * PLACED_PER_SYNTH), two.dsp - one.dsp,
+                        two.bram - one.bram)
+    overhead = Resources(max(0, round(one.lut * PLACED_PER_SYNTH) - per_row.lut),
+                         one.dsp - per_row.dsp, one.bram - per_row.bram)
+    return per_row, overhead
+
+
+def _most_rows(per_row, overhead, budget, used=Resources(0, 0, 0)):
+    """(rows, limiting resource): the most rows of cost ``per_row`` beside ``used``."""
+    best, limit = 256, "rows <= 256"
+    for name in ("lut", "dsp", "bram"):
+        cost = getattr(per_row, name)
+        if cost <= 0:
+            continue
+        room = (int(getattr(budget, name) * getattr(MARGIN, name)) - getattr(overhead, name)
+                - getattr(used, name))
+        n = max(0, room // cost)
+        if n < best:
+            best, limit = n, name
+    return best, limit
+
+
 def fit(cfg: HWConfig, board: str, progress=print) -> Plan:
-    """The largest ``rows`` for ``cfg`` on ``board`` (``cfg.rows`` is ignored).
+    """The largest ``rows`` for ``cfg`` on ``board`` (``cfg.rows`` is ignored). With
+    ``mults="auto"``, first as many rows on DSP blocks as the DSPs allow (``dsp_rows``,
+    ``cfg.dsp_rows`` ignored), then LUT rows in the LUTs left.
 
     Raises
     ------
@@ -95,24 +133,23 @@ def fit(cfg: HWConfig, board: str, progress=print) -> Plan:
     if board not in BUDGETS:
         raise ValueError(f"--fit knows the boards {', '.join(BUDGETS)}, not {board!r}")
     budget = BUDGETS[board]
-    progress(f"fit {board}: synthesising the core at 1 and 2 rows to cost a row")
-    one = array_resources(replace(cfg, rows=1))
-    two = array_resources(replace(cfg, rows=2))
-    per_row = Resources(round((two.lut - one.lut) * PLACED_PER_SYNTH), two.dsp - one.dsp,
-                        two.bram - one.bram)
-    overhead = Resources(max(0, round(one.lut * PLACED_PER_SYNTH) - per_row.lut),
-                         one.dsp - per_row.dsp, one.bram - per_row.bram)
-    best, limit = 256, "rows <= 256"
-    for name in ("lut", "dsp", "bram"):
-        cost = getattr(per_row, name)
-        if cost <= 0:
-            continue
-        room = int(getattr(budget, name) * getattr(MARGIN, name)) - getattr(overhead, name)
-        n = room // cost
-        if n < best:
-            best, limit = n, name
-    if best < 1:
+    if cfg.mults != "auto":
+        progress(f"fit {board}: synthesising the core at 1 and 2 rows to cost a row")
+        per_row, overhead = _row_cost(cfg)
+        rows, limit = _most_rows(per_row, overhead, budget)
+        dsp_rows, per_dsp_row = 0, Resources(0, 0, 0)
+    else:
+        progress(f"fit {board}: synthesising DSP and LUT rows at 1 and 2 rows to cost each")
+        per_dsp_row, overhead = _row_cost(replace(cfg, mults="dsp_all", dsp_rows=0))
+        per_row, _ = _row_cost(replace(cfg, mults="lut", dsp_rows=0))
+        dsp_rows, _ = _most_rows(per_dsp_row, overhead, budget)
+        used = Resources(*(dsp_rows * x for x in
+                           (per_dsp_row.lut, per_dsp_row.dsp, per_dsp_row.bram)))
+        lut_rows, limit = _most_rows(per_row, overhead, budget, used)
+        rows = min(256, dsp_rows + lut_rows)
+        dsp_rows = min(dsp_rows, rows)
+    if rows < 1:
         raise ValueError(f"not even one row of {cfg.fmt.name} fits {board} (limited by "
                          f"{limit}); use a smaller --k-max or another format")
-    return Plan(board=board, rows=best, per_row=per_row, overhead=overhead, budget=budget,
-                limit=limit)
+    return Plan(board=board, rows=rows, per_row=per_row, overhead=overhead, budget=budget,
+                limit=limit, dsp_rows=dsp_rows, per_dsp_row=per_dsp_row)

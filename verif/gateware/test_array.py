@@ -261,10 +261,11 @@ def run_array(cfg, rng, tiles, *, w_idle=0.3, a_idle=0.3, r_busy=0.3, expect_sta
 
 
 def cfg_of(b, k, low_bits, rows, *, high_bits=8, act_bits=8, k_max=None, fmt=None,
-           mults="lut", tree_levels=1):
+           mults="lut", tree_levels=1, dsp_rows=0):
     fmt = fmt or SQFormat(b, 1 - k / b, high_bits, low_bits)
     return HWConfig(fmt=fmt, rows=rows, act_bits=act_bits,
-                    k_max=k_max or 4 * fmt.bank_size, mults=mults, tree_levels=tree_levels)
+                    k_max=k_max or 4 * fmt.bank_size, mults=mults, tree_levels=tree_levels,
+                    dsp_rows=dsp_rows)
 
 
 CONFIGS = {
@@ -279,6 +280,8 @@ CONFIGS = {
     "r2-b8-k2-dsp": cfg_of(8, 2, 4, 2, mults="dsp"),
     "r2-dense8-dspall-l3": cfg_of(16, 0, 8, 2, fmt=SQFormat.dense(8), k_max=32,
                                   mults="dsp_all", tree_levels=3),
+    # A mixed array: row 0 on DSPs, rows 1-2 in LUTs, padded to one latency.
+    "r3-b8-k2-auto1": cfg_of(8, 2, 4, 3, mults="auto", dsp_rows=1),
 }
 
 

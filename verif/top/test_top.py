@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _cfg(b: int, k: int, h: int, low: int, rows: int, nb_max: int, *, act: int = 8,
          sb: int = 8, acc: int | None = None, mults: str = "lut",
-         tree_levels: int = 1) -> HWConfig:
+         tree_levels: int = 1, dsp_rows: int = 0) -> HWConfig:
     """A configuration with ``k`` high elements per bank of ``b``; ``acc_bits`` defaults to
     :func:`min_acc_bits` (the narrowest accumulator that cannot overflow)."""
     fmt = SQFormat(bank_size=b, sparsity=1.0 - k / b, high_bits=h, low_bits=low,
@@ -52,7 +52,7 @@ def _cfg(b: int, k: int, h: int, low: int, rows: int, nb_max: int, *, act: int =
     k_max = nb_max * b
     return HWConfig(fmt=fmt, rows=rows, act_bits=act, k_max=k_max,
                     acc_bits=acc if acc is not None else min_acc_bits(fmt, act, k_max),
-                    mults=mults, tree_levels=tree_levels)
+                    mults=mults, tree_levels=tree_levels, dsp_rows=dsp_rows)
 
 
 #: The default matrix (``make verify``). A covering set, not a cross product: rows
@@ -78,6 +78,7 @@ CONFIGS: dict[str, HWConfig] = {
                                   tree_levels=2),
     "r2-b64-k32-8/4-dsp-l3": _cfg(64, 32, 8, 4, rows=2, nb_max=2, mults="dsp",
                                   tree_levels=3),
+    "r4-b8-int6-auto2": _cfg(8, 0, 8, 6, rows=4, nb_max=2, mults="auto", dsp_rows=2),
 }
 
 #: Wider matrix, ``pytest -m slow verif/top``: bigger arrays, the largest bank, deep tiles
