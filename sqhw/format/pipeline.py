@@ -124,9 +124,9 @@ def row_plan(fmt, act_bits: int, mults: str, levels: int) -> RowPlan:
         low_stages = (DSP_STAGES + tree_stages(b, levels) if dsp_low
                       else tree_stages(booth_terms(b, fmt.low_bits, True) + 1, levels))
     if has_high:
-        # Gather (its register is the DSP's input register when the product is on a DSP).
-        high_stages = (1 + DSP_STAGES - 1 + tree_stages(k, levels) if dsp_high
-                       else 1 + tree_stages(booth_terms(k, fmt.high_bits, True) + 1, levels))
+        # The gather register, then the products (a DSP's own registers, or Booth rows).
+        high_stages = 1 + (DSP_STAGES + tree_stages(k, levels) if dsp_high
+                           else tree_stages(booth_terms(k, fmt.high_bits, True) + 1, levels))
     dsp_scale_low = has_low and dsp_any and low_width <= DSP_BITS and sb + 1 <= DSP_BITS
     dsp_scale_high = has_high and dsp_any and high_width <= DSP_BITS and sb + 1 <= DSP_BITS
     groups = [(has_low, dsp_scale_low), (has_high, dsp_scale_high)]

@@ -268,21 +268,17 @@ class SQRow(wiring.Component):
             span = b - k
             gathered = []
             for t in range(k):
+                # Registered in the fabric even in front of a DSP: the multiplexer stays
+                # next to its inputs and the route to the DSP column is a stage of its own.
                 g = Signal(signed(cfg.act_bits), name=f"gather{t}", reset_less=True)
-                sel = Array(act[t:t + span + 1])[w_i.rel[t]]
-                if plan.dsp_high:
-                    m.d.comb += g.eq(sel)      # the DSP's input register is the gather's
-                else:
-                    m.d.sync += g.eq(sel)
+                m.d.sync += g.eq(Array(act[t:t + span + 1])[w_i.rel[t]])
                 gathered.append(g)
-            high = [w_i.high[t] for t in range(k)]
+            high_r = [delay(m, w_i.high[t], 1, f"high_r{t}") for t in range(k)]
+            pairs = list(zip(gathered, high_r, strict=True))
             if plan.dsp_high:
-                pairs = list(zip(gathered, high, strict=True))
-                p_high = _dsp_sum(m, pairs, plan.high_width, lv, plan.high_stages,
+                p_high = _dsp_sum(m, pairs, plan.high_width, lv, plan.high_stages - 1,
                                   "p_high", "mul_high")
             else:
-                high_r = [delay(m, h, 1, f"high_r{t}") for t, h in enumerate(high)]
-                pairs = list(zip(gathered, high_r, strict=True))
                 p_high = _booth_sum(m, pairs, plan.high_width, lv, plan.high_stages - 1,
                                     "p_high")
             p_high = delay(m, p_high, dot - plan.high_stages, "p_high_d")
