@@ -109,6 +109,18 @@ def _sim_warning_ignores() -> list[str]:
 log = logging.getLogger("sqhw.harness")
 
 
+def frozen_entries(kind: str = "vectors") -> list[dict] | None:
+    """The entries of ``golden/MANIFEST.json``'s list ``kind`` (``"vectors"`` or
+    ``"act_vectors"``) stored for the configuration of this cocotb run, or None outside a
+    harness run. For ``@cocotb.test(skip=...)``: a configuration without frozen vectors
+    skips the test visibly instead of passing it."""
+    if not os.environ.get(CONFIG_ENV):
+        return None
+    digest = config_from_env().digest()
+    manifest = json.loads((ROOT / "golden" / "MANIFEST.json").read_text())
+    return [e for e in manifest.get(kind, []) if e["digest"] == digest]
+
+
 def config_from_env() -> HWConfig:
     """The :class:`HWConfig` passed to a cocotb test module by :func:`run_cocotb`.
 
