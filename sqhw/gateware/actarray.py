@@ -56,9 +56,9 @@ class ActArray(wiring.Component):
     low lanes, which are registered (with the scale codes) while every row's weight word is
     read; then the :class:`~.actrow.ActRow`\\ s. A code outside its group's range
     (``code_error``) makes the token's result an error and sets ``err_act_code``. As in
-    weight mode the whole compute pipeline has one enable, low only while a result waits
-    on ``r.ready``; the buffer of a finished tile is freed once its last weight word has
-    been read.
+    weight mode the pipeline has no enable (credits and a result FIFO,
+    :class:`~.tiles.ResultQueue`); the buffer of a finished tile is freed once its last
+    weight word has been read.
 
     Parameters
     ----------

@@ -46,13 +46,14 @@ class MacArray(wiring.Component):
     """R SQ rows sharing one activation stream, with a double-buffered weight store.
 
     Weight path: a record accepted on ``w`` is registered, decoded by the one shared
-    :class:`~.unpack.Unpacker` and written, decoded, into the weight memory of the row it
-    belongs to (one :class:`~amaranth.lib.memory.Memory` of depth ``2·nb_max`` per row: two
-    tile buffers). Compute path: each accepted activation bank reads the decoded word of
-    every row at the same address and is broadcast to all rows. One bank per cycle, with no
-    bubble between tokens or tiles, while nothing stalls. The whole compute pipeline stalls
-    (one global enable) only when a result is valid and ``r.ready`` is 0; so ``a.ready``
-    depends combinationally on ``r.ready``.
+    :class:`~.unpack.Unpacker`, registered again and written, decoded, into the weight
+    memory of the row it belongs to (one :class:`~amaranth.lib.memory.Memory` of depth
+    ``2·nb_max`` per row: two tile buffers). Compute path: each accepted activation bank
+    reads the decoded word of every row at the same (registered) address and is broadcast
+    to all rows. One bank per cycle, with no bubble between tokens or tiles. The pipeline
+    has no enable: a token is accepted only while the :class:`~.tiles.ResultQueue` holds a
+    slot for its result, so ``a.ready`` depends on no combinational path from ``r.ready``
+    (datasheet §9).
 
     Parameters
     ----------
