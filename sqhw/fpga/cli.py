@@ -88,12 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as e:
         parser.error(str(e))
     if args.fit is not None:
-        from dataclasses import replace
-
-        from ..synth.fit import fit
-        plan = fit(cfg, args.fit, progress=lambda msg: print(msg, file=sys.stderr))
-        print(plan.describe(), file=sys.stderr)
-        cfg = replace(cfg, rows=plan.rows, dsp_rows=plan.dsp_rows)
+        from ..synth.fit import fitted
+        try:
+            cfg = fitted(cfg, args.fit, lambda msg: print(msg, file=sys.stderr))
+        except ValueError as e:
+            parser.error(str(e))
     if args.print_config:
         import json
         print(json.dumps({"digest": cfg.digest(), "config": cfg.to_dict()}))

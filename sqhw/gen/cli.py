@@ -5,13 +5,12 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
 from ..cli import PRESETS, config_from_args, config_parser, replace_dir
 from ..format import HWConfig
-from ..synth.fit import BUDGETS, fit
+from ..synth.fit import BUDGETS, fitted
 
 __all__ = ["main", "generate", "config_from_args", "PRESETS", "manifest", "replace_dir",
            "mode_name"]
@@ -111,9 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         given = argv if argv is not None else sys.argv[1:]
         if any(a == "--rows" or a.startswith("--rows=") for a in given):
             parser.error("--fit chooses the rows; drop --rows")
-        plan = fit(cfg, args.fit, progress=lambda msg: print(msg, file=sys.stderr))
-        print(plan.describe(), file=sys.stderr)
-        cfg = replace(cfg, rows=plan.rows, dsp_rows=plan.dsp_rows)
+        try:
+            cfg = fitted(cfg, args.fit, lambda msg: print(msg, file=sys.stderr))
+        except ValueError as e:
+            parser.error(str(e))
     if args.print_config:
         print(json.dumps({"digest": cfg.digest(), "config": cfg.to_dict()}))
         return 0

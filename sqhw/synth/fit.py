@@ -21,7 +21,7 @@ from ..format import HWConfig
 from ..toolchain.yosys import yosys_stats
 
 __all__ = ["Resources", "BUDGETS", "MARGIN", "PLACED_PER_SYNTH", "Plan", "array_resources",
-           "fit"]
+           "fit", "fitted"]
 
 
 @dataclass(frozen=True)
@@ -153,3 +153,11 @@ def fit(cfg: HWConfig, board: str, progress=print) -> Plan:
                          f"{limit}); use a smaller --k-max or another format")
     return Plan(board=board, rows=rows, per_row=per_row, overhead=overhead, budget=budget,
                 limit=limit, dsp_rows=dsp_rows, per_dsp_row=per_dsp_row)
+
+
+def fitted(cfg: HWConfig, board: str, say) -> HWConfig:
+    """``cfg`` with the rows (and DSP rows) of :func:`fit`'s plan, which ``say`` prints
+    first: what ``--fit BOARD`` does in ``python -m sqhw.gen`` and ``sqhw.fpga build``."""
+    plan = fit(cfg, board, progress=say)
+    say(plan.describe())
+    return replace(cfg, rows=plan.rows, dsp_rows=plan.dsp_rows)
