@@ -59,10 +59,6 @@ def tree_stages(n_terms: int, levels: int) -> int:
     return max(1, -(-adder_levels(n_terms) // levels))
 
 
-def _clog2(n: int) -> int:
-    return max(0, (n - 1).bit_length())
-
-
 @dataclass(frozen=True)
 class RowPlan:
     """Stages of one row, counted from its input registers (stage 1).
@@ -115,8 +111,9 @@ def row_plan(fmt, act_bits: int, mults: str, levels: int) -> RowPlan:
     has_low, has_high = fmt.has_low_scale, fmt.has_high
     sb = fmt.scale_bits
     dsp_any = mults in ("dsp", "dsp_all")
-    low_width = act_bits + fmt.low_bits + _clog2(b) if has_low else 0
-    high_width = act_bits + fmt.high_bits + _clog2(k) if has_high else 0
+    # A sum of n products grows by the levels of its adder tree: ceil(log2 n) bits.
+    low_width = act_bits + fmt.low_bits + adder_levels(b) if has_low else 0
+    high_width = act_bits + fmt.high_bits + adder_levels(k) if has_high else 0
     dsp_low = has_low and mults == "dsp_all"
     dsp_high = has_high and dsp_any
     low_stages = high_stages = 0
