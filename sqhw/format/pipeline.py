@@ -17,7 +17,8 @@ operands must fit its 18-bit signed ports.
 from dataclasses import dataclass
 
 __all__ = ["MULTS", "ROW_MULTS", "DSP_BITS", "booth_digits", "booth_terms", "adder_levels",
-           "tree_stages", "RowPlan", "row_plan", "DSP_STAGES"]
+           "tree_stages", "RowPlan", "row_plan", "DSP_STAGES", "UNPACK_LEVELS",
+           "unpack_stages"]
 
 #: ``HWConfig.mults``: where the row's products are built.
 #:
@@ -34,6 +35,8 @@ ROW_MULTS = ("lut", "dsp", "dsp_all")
 DSP_BITS = 18
 #: Register stages of one DSP product: input registers, output register.
 DSP_STAGES = 2
+#: Adder levels of the weight decoder's prefix network per register stage.
+UNPACK_LEVELS = 2
 
 
 def booth_digits(y_bits: int, y_signed: bool) -> int:
@@ -51,6 +54,13 @@ def booth_terms(n_products: int, y_bits: int, y_signed: bool) -> int:
 def adder_levels(n_terms: int) -> int:
     """Levels of a balanced two-input adder tree over ``n_terms`` terms."""
     return max(0, (n_terms - 1).bit_length())
+
+
+def unpack_stages(bank_size: int) -> int:
+    """Register stages inside the weight decoder (:class:`sqhw.gateware.unpack.Unpacker`):
+    its prefix count over the bank, ``ceil(log2 b)`` adder levels, registered after every
+    :data:`UNPACK_LEVELS` levels and after the last."""
+    return -(-adder_levels(bank_size) // UNPACK_LEVELS)
 
 
 def tree_stages(n_terms: int, levels: int) -> int:

@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 
-from .pipeline import MULTS, RowPlan, row_plan
+from .pipeline import MULTS, RowPlan, row_plan, unpack_stages
 
 __all__ = ["SQFormat", "HWConfig", "accumulator_bound", "min_acc_bits",
            "act_accumulator_bound", "act_min_acc_bits", "canonical_digest",
@@ -457,9 +457,12 @@ class HWConfig:
     @property
     def load_to_first(self) -> int:
         """Cycles from the cycle a tile's last weight record is accepted to the first cycle
-        its first activation beat can be: the record is registered, decoded and registered
-        again (weight mode), or registered and checked (activation mode), then written."""
-        return 2 if self.is_act_mode else 3
+        its first activation beat can be: the record is registered, decoded (in
+        :func:`~.pipeline.unpack_stages` stages) and registered again (weight mode), or
+        registered and checked (activation mode), then written."""
+        if self.is_act_mode:
+            return 2
+        return 3 + unpack_stages(self.fmt.bank_size)
 
     @property
     def free_after(self) -> int:

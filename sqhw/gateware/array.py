@@ -9,6 +9,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig
+from ..format.pipeline import unpack_stages
 from .pipe import delay
 from .row import SQRow, word_layout
 from .tiles import ResultQueue, TileBuffers
@@ -46,7 +47,8 @@ class MacArray(wiring.Component):
     """R SQ rows sharing one activation stream, with a double-buffered weight store.
 
     Weight path: a record accepted on ``w`` is registered, decoded by the one shared
-    :class:`~.unpack.Unpacker`, registered again and written, decoded, into the weight
+    :class:`~.unpack.Unpacker` (pipelined: ``unpack_stages(b)`` stages), registered again
+    and written, decoded, into the weight
     memory of the row it belongs to (one :class:`~amaranth.lib.memory.Memory` of depth
     ``2·nb_max`` per row: two tile buffers). Compute path: each accepted activation bank
     reads the decoded word of every row at the same (registered) address and is broadcast
@@ -115,10 +117,12 @@ class MacArray(wiring.Component):
         s1 = tiles.load(self.w, R, cfg.weight_data_bits, in_reset)
         s1_data = s1.data
 
-        # ---- weight path, stage 1: decode once and register the decoded word ---------------
-        m.submodules.unpacker = unpacker = Unpacker(fmt)
-        rec = data.View(_record_layout(cfg), s1_data)
-        m.d.comb += unpacker.low.eq(rec.low)
+        # ---- weight path, stages 1 .. S: decode once (S = unpack_stages(b) registers in
+        # the prefix count), then register the decoded word ---------------------------------
+        S = unpack_stages(b)
+        m.submodules.unpacker = unpacker = Unpacker(fmt, S)
+        m.d.comb += unpacker.low.eq(data.View(_record_layout(cfg), s1_data).low)
+        rec = data.View(_record_layout(cfg), delay(m, s1_data, S, "rec"))
         word_c = Signal(word_layout(fmt))
         malformed_c = Signal()
         bad_high = Const(0, 1)
@@ -132,9 +136,12 @@ class MacArray(wiring.Component):
             m.d.comb += word_c.scale_high.eq(rec.scale_high)
             bad_high = Cat(*(rec.high[t] == -(1 << (h - 1)) for t in range(k))).any()
         m.d.comb += malformed_c.eq(unpacker.malformed | bad_high)
+        sd = s1
+        for i in range(S):
+            sd = tiles.stage(sd, f"sd{i}")
 
-        # ---- weight path, stage 2: write the row's memory, book the record ----------------
-        s2 = tiles.stage(s1)
+        # ---- weight path, stage S + 2: write the row's memory, book the record ------------
+        s2 = tiles.stage(sd, "s2")
         word = delay(m, word_c, 1, "word")
         malformed = delay(m, malformed_c, 1, "malformed")
         tiles.commit(s2, malformed, err_weight, err_tile_len)

@@ -124,14 +124,15 @@ class TileBuffers:
                                we=s1_we, len_err=s1_len_err, start=s1_start, end=s1_end,
                                buf=s1_buf, nbl=s1_nbl)
 
-    def stage(self, s1):
-        """The stage-1 namespace of :meth:`load` registered once more (without ``data``):
-        for a weight path that decodes in stage 1 and writes in stage 2."""
+    def stage(self, s1, prefix: str):
+        """The stage namespace ``s1`` of :meth:`load` registered once more (without
+        ``data``), its registers named ``{prefix}_*``: for a weight path that decodes in
+        the stages between :meth:`load` and :meth:`commit`."""
         m = self.m
         s2 = SimpleNamespace()
         for name in ("valid", "row", "addr", "we", "len_err", "start", "end", "buf", "nbl"):
             v = getattr(s1, name)
-            reg = Signal(v.shape(), name=f"s2_{name}", reset_less=name != "valid")
+            reg = Signal(v.shape(), name=f"{prefix}_{name}", reset_less=name != "valid")
             m.d.sync += reg.eq(v)
             setattr(s2, name, reg)
         return s2

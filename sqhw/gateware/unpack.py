@@ -8,7 +8,9 @@ How it works: ``m[i]`` is 1 where ``low[i]`` is the vmask. ``c[i] = m[0] + … +
 the exclusive prefix count (a Sklansky parallel prefix, ``log2(b)`` adder levels). Position
 ``i`` is the ``t``-th vmask exactly when ``m[i] and c[i] == t``; lane ``t`` can only hold
 positions ``t .. b-k+t``, so it one-hot selects among those ``b-k+1`` candidates and emits
-the *relative* index ``rel[t] = idx[t] - t``.
+the *relative* index ``rel[t] = idx[t] - t``. In the core the prefix network is pipelined
+(:func:`sqhw.format.pipeline.unpack_stages` register stages, two adder levels each), so the
+decoder never limits the clock; the combinational form (``stages = 0``) is the one proved.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
@@ -16,6 +18,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..format import SQFormat
+from .pipe import delay
 
 __all__ = ["Unpacker", "rel_width", "ref_unpack"]
 
@@ -38,27 +41,36 @@ def ref_unpack(fmt: SQFormat, low) -> tuple[list[int], bool]:
     return rel, len(pos) != fmt.k
 
 
-def _prefix_sums(m, bits):
-    """Inclusive prefix sums of a list of 1-bit values (Sklansky, log2(n) adder levels).
+def _prefix_sums(m, bits, stages: int = 0, name: str = "pre"):
+    """Inclusive prefix sums of a list of 1-bit values: a Sklansky network, built level by
+    level (``ceil(log2 n)`` adder levels), with ``stages`` register stages spread evenly
+    over the levels, the last one after the last level.
 
-    Every sum is a named signal, so that the netlist (and the simulator) share it rather
-    than re-expanding the expression wherever it is used.
+    Returns the ``n`` sums, ``stages`` cycles after ``bits``. Every sum is a named signal,
+    so that the netlist (and the simulator) share it rather than re-expanding it.
     """
-    def level(lo_idx, items):
-        n = len(items)
-        if n == 1:
-            return [items[0]]
-        half = n // 2
-        lo = level(lo_idx, items[:half])
-        hi = level(lo_idx + half, items[half:])
-        out = []
-        for j, h in enumerate(hi):
-            s = Signal(range(half + j + 2), name=f"pre_{lo_idx}_{lo_idx + half + j}")
-            m.d.comb += s.eq(lo[-1] + h)
-            out.append(s)
-        return lo + out
-
-    return level(0, [bit.as_unsigned() for bit in bits])
+    n = len(bits)
+    levels = max(0, (n - 1).bit_length())
+    if not 0 <= stages <= levels:
+        raise ValueError(f"a {n}-input prefix network has {levels} levels: it takes 0.."
+                         f"{levels} register stages, not {stages}")
+    reg_after = {-(-(s + 1) * levels // stages) for s in range(stages)}
+    vals = [bit.as_unsigned() for bit in bits]
+    for d in range(levels):
+        nxt = []
+        for i, v in enumerate(vals):
+            if i >> d & 1:
+                s = Signal(range(i + 2), name=f"{name}{d}_{i}")
+                m.d.comb += s.eq(v + vals[(i >> d << d) - 1])
+                v = s
+            nxt.append(v)
+        vals = nxt
+        if d + 1 in reg_after:
+            regs = [Signal(range(i + 2), name=f"{name}{d}_{i}_q", reset_less=True)
+                    for i in range(n)]
+            m.d.sync += [r.eq(v) for r, v in zip(regs, vals)]
+            vals = regs
+    return vals
 
 
 def _or_tree(values):
@@ -72,12 +84,16 @@ def _or_tree(values):
 
 
 class Unpacker(wiring.Component):
-    """Decodes the vmask positions of one bank. Combinational: latency 0.
+    """Decodes the vmask positions of one bank, in ``stages`` clock cycles.
 
     Parameters
     ----------
     fmt : SQFormat
         The weight format: bank size ``b``, high elements per bank ``k``, low-code width.
+    stages : int
+        Register stages in the prefix network (0 = combinational, at most
+        ``ceil(log2 b)``): every output is valid ``stages`` cycles after its ``low``. The
+        core uses :func:`sqhw.format.pipeline.unpack_stages`.
 
     Attributes
     ----------
@@ -95,13 +111,21 @@ class Unpacker(wiring.Component):
     ------
     TypeError
         If ``fmt`` is not an :class:`~sqhw.format.SQFormat`.
+    ValueError
+        If ``stages`` is not in ``0 .. ceil(log2 b)``.
     """
 
-    def __init__(self, fmt):
+    def __init__(self, fmt, stages: int = 0):
         if not isinstance(fmt, SQFormat):
             self._MustUse__silence = True  # not built: do not warn that it was never used
             raise TypeError(f"fmt must be an SQFormat, not {fmt!r}")
+        levels = max(0, (fmt.bank_size - 1).bit_length())
+        if not (isinstance(stages, int) and 0 <= stages <= levels):
+            self._MustUse__silence = True
+            raise ValueError(f"stages must be in 0..{levels} for bank size "
+                             f"{fmt.bank_size}, not {stages!r}")
         self._fmt = fmt
+        self._stages = stages
         b, k = fmt.bank_size, fmt.k
         members = {
             "low": In(data.ArrayLayout(signed(fmt.low_width), b)),
@@ -116,15 +140,21 @@ class Unpacker(wiring.Component):
     def fmt(self) -> SQFormat:
         return self._fmt
 
+    @property
+    def stages(self) -> int:
+        return self._stages
+
     def elaborate(self, platform):
         m = Module()
         fmt = self._fmt
         b, k = fmt.bank_size, fmt.k
         span = b - k  # lane t holds a position in t .. t + span
 
-        m.d.comb += self.mask.eq(Cat(*(self.low[i] == fmt.vmask for i in range(b))))
+        mask = Signal(b)
+        m.d.comb += mask.eq(Cat(*(self.low[i] == fmt.vmask for i in range(b))))
+        incl = _prefix_sums(m, [mask[i] for i in range(b)], self._stages)
+        m.d.comb += self.mask.eq(delay(m, mask, self._stages, "mask_q"))
         marks = [self.mask[i] for i in range(b)]
-        incl = _prefix_sums(m, marks)
         total = incl[-1]
         m.d.comb += self.malformed.eq(total != k)
 

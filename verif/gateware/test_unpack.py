@@ -6,21 +6,28 @@ import pytest
 import torch
 
 from sqhw.format import SQFormat
+from sqhw.format.pipeline import adder_levels, unpack_stages
 from sqhw.gateware.unpack import Unpacker, ref_unpack, rel_width
 from sqhw.golden import random_sqtensor
 
 from ._util import pack_fields, run_sim, seeded_rng, unpack_fields
 
 
-def check_unpacker(fmt, banks):
-    """Drive every bank of ``banks`` (lists of low codes) and compare with the model."""
-    dut = Unpacker(fmt)
+def check_unpacker(fmt, banks, stages=0):
+    """Drive ``banks`` (lists of low codes), a new one every cycle, and compare each with
+    the model ``stages`` cycles later."""
+    dut = Unpacker(fmt, stages)
     k, wl, rw = fmt.k, fmt.low_width, rel_width(fmt)
     mismatches = []
 
     async def tb(ctx):
-        for low in banks:
-            ctx.set(dut.low.as_value(), pack_fields(low, wl))
+        for n in range(len(banks) + stages):
+            if n < len(banks):
+                ctx.set(dut.low.as_value(), pack_fields(banks[n], wl))
+            if n < stages:
+                await ctx.tick()
+                continue
+            low = banks[n - stages]   # the outputs now belong to the bank of `stages` ago
             rel_exp, bad_exp = ref_unpack(fmt, low)
             mask_exp = sum(1 << i for i, c in enumerate(low) if c == fmt.vmask)
             bad = ctx.get(dut.malformed)
@@ -28,8 +35,10 @@ def check_unpacker(fmt, banks):
             rel = unpack_fields(ctx.get(dut.rel.as_value()), rw, k, signed=False) if k else []
             if (bool(bad), mask) != (bad_exp, mask_exp) or (not bad_exp and rel != rel_exp):
                 mismatches.append((low, (rel, bad, mask), (rel_exp, bad_exp, mask_exp)))
+            if stages:
+                await ctx.tick()
 
-    run_sim(dut, tb, clocked=False)
+    run_sim(dut, tb, clocked=bool(stages))
     assert not mismatches, f"{len(mismatches)} mismatches, first: {mismatches[0]}"
 
 
@@ -90,6 +99,18 @@ def test_random(request, b, k, low_bits):
     check_unpacker(fmt, random_banks(fmt, rng, 150))
 
 
+@pytest.mark.parametrize("b,k,low_bits", [(4, 1, 2), (16, 2, 4), (32, 4, 3), (128, 16, 4)])
+@pytest.mark.parametrize("stages", ["core", "max"])
+def test_pipelined(request, b, k, low_bits, stages):
+    """The pipelined decoder, at the core's stage count and at one register per level,
+    on a new bank every cycle: the outputs are the model's, ``stages`` cycles later."""
+    fmt = fmt_of(b, k, low_bits)
+    n = unpack_stages(b) if stages == "core" else adder_levels(b)
+    check_unpacker(fmt, random_banks(fmt, seeded_rng(request), 120), n)
+
+
 def test_parameter_check():
     with pytest.raises(TypeError, match="fmt must be an SQFormat, not 16"):
         Unpacker(16)
+    with pytest.raises(ValueError, match=r"stages must be in 0..4 for bank size 16, not 5"):
+        Unpacker(fmt_of(16, 2, 4), 5)
