@@ -135,7 +135,10 @@ class MacArray(wiring.Component):
                 m.d.comb += [word_c.high[t].eq(rec.high[t]), word_c.rel[t].eq(unpacker.rel[t])]
             m.d.comb += word_c.scale_high.eq(rec.scale_high)
             bad_high = Cat(*(rec.high[t] == -(1 << (h - 1)) for t in range(k))).any()
-        m.d.comb += malformed_c.eq(unpacker.malformed | bad_high)
+        # Non-zero padding is malformed, as in the golden model's image parser (§4).
+        pad = rec.as_value()[fmt.record_bits:]
+        bad_pad = pad.any() if len(pad) else Const(0, 1)
+        m.d.comb += malformed_c.eq(unpacker.malformed | bad_high | bad_pad)
         sd = s1
         for i in range(S):
             sd = tiles.stage(sd, f"sd{i}")

@@ -40,7 +40,7 @@ def make_tile(cfg, rng, nb, n_tokens, *, corrupt=None, token_len=None):
     """A random well-formed tile of ``nb`` banks per column, ``n_tokens`` tokens.
 
     ``corrupt``: None, "vmask" (flip one low code to/from the vmask), "high" (an
-    out-of-range high code), "short"/"long" (column R-1 one record short / long; column 0
+    out-of-range high code), "pad" (a padding bit of one record set), "short"/"long" (column R-1 one record short / long; column 0
     when R = 1), "col0_over" (column 0 has nb_max + 1 records).
     ``token_len``: {token index: beat count} for tokens of the wrong length.
     """
@@ -65,6 +65,11 @@ def make_tile(cfg, rng, nb, n_tokens, *, corrupt=None, token_len=None):
         off = b * fmt.low_width
         hmask = ((1 << fmt.high_bits) - 1) << off
         tile.records[i] = ((rec & ~hmask) | (1 << (fmt.high_bits - 1)) << off, last)
+    elif corrupt == "pad":
+        i = rng.randrange(len(tile.records))
+        rec, last = tile.records[i]
+        bit = rng.randrange(fmt.record_bits, 8 * fmt.record_bytes)
+        tile.records[i] = (rec | 1 << bit, last)
     elif corrupt in ("short", "long"):
         c = R - 1
         col = tile.records[c * nb:(c + 1) * nb]
@@ -325,17 +330,26 @@ def test_errors(request, name):
     status = ERR_WEIGHT | ERR_TOKEN_LEN
     if cfg.fmt.k:
         tiles += [make_tile(cfg, rng, 1, 2, corrupt="high"), make_tile(cfg, rng, 1, 1)]
+    if cfg.fmt.record_bits % 8:
+        tiles += [make_tile(cfg, rng, 2, 2, corrupt="pad"), make_tile(cfg, rng, 1, 2)]
     run_array(cfg, rng, tiles, expect_status=status)
 
 
-@pytest.mark.parametrize("corrupt", ["short", "long", "col0_over"])
+@pytest.mark.parametrize("corrupt", ["short", "long", "col0_over", "col0_over+token"])
 def test_tile_length(request, corrupt):
+    """A column of the wrong length makes the tile bad (status bit 1). Column 0 longer than
+    nb_max: the tile's nb is nb_max, so its tokens of nb_max beats set only bit 1 and a
+    token of nb_max + 1 beats sets bit 2 as well (datasheet §8)."""
     cfg = CONFIGS["r4-b8-k2"]
     rng = seeded_rng(request)
-    nb = cfg.nb_max if corrupt == "col0_over" else 2
-    tiles = [make_tile(cfg, rng, 3, 2), make_tile(cfg, rng, nb, 3, corrupt=corrupt),
+    over = corrupt.startswith("col0_over")
+    nb = cfg.nb_max if over else 2
+    token_len = {1: cfg.nb_max + 1} if corrupt.endswith("+token") else None
+    tiles = [make_tile(cfg, rng, 3, 2),
+             make_tile(cfg, rng, nb, 3, corrupt=corrupt.removesuffix("+token"),
+                       token_len=token_len),
              make_tile(cfg, rng, 2, 2), make_tile(cfg, rng, cfg.nb_max, 1)]
-    run_array(cfg, rng, tiles, expect_status=ERR_TILE_LEN)
+    run_array(cfg, rng, tiles, expect_status=ERR_TILE_LEN | (ERR_TOKEN_LEN if token_len else 0))
 
 
 @pytest.mark.parametrize("junk_cycles", [3, 11, 40])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sqhw.format import HWConfig, SQFormat
+from sqhw.cli import PRESETS
 from sqhw.gen import config_from_args, generate
 from sqhw.gen.cli import _parser
 from sqhw.toolchain import verilator_lint
@@ -80,6 +81,24 @@ def test_presets():
     c = cfg("--rows", "4", "--bank-size", "32", "--sparsity", "0.75", "--low-bits", "3",
             "--k-max", "256", "--acc-bits", "40", "--scale-bits", "6")
     assert c == HWConfig(fmt=SQFormat(32, 0.75, 8, 3, 6), rows=4, k_max=256, acc_bits=40)
+
+
+def test_presets_table_in_the_datasheet():
+    """Datasheet §1's table of the --format presets is what the CLI builds."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "datasheet.md").read_text()
+    start = text.index("| `--format` | b | s | h | l | k |")
+    lines = text[start:].splitlines()[2:]
+    rows = [line for line in lines[:lines.index("")] if line.startswith("|")]
+    seen = []
+    for line in rows:
+        cells = [c.strip().split(" ")[0].strip("`") for c in line.strip("|").split("|")]
+        name = cells[0]
+        c = config_from_args(_parser().parse_args(["--format", name]))
+        f = c.fmt
+        want = [f.bank_size, f.sparsity, f.high_bits, f.low_bits, f.k, c.act_bits, c.acc_bits]
+        assert [float(x) for x in cells[1:]] == want, line
+        seen.append(name)
+    assert set(seen) == set(PRESETS)
 
 
 def test_outputs_and_determinism(tmp_path):
