@@ -17,8 +17,8 @@ operands must fit its 18-bit signed ports.
 from dataclasses import dataclass
 
 __all__ = ["MULTS", "ROW_MULTS", "DSP_BITS", "booth_digits", "booth_terms", "adder_levels",
-           "tree_stages", "RowPlan", "row_plan", "DSP_STAGES", "UNPACK_LEVELS",
-           "unpack_stages"]
+           "tree_stages", "RowPlan", "row_plan", "DSP_STAGES", "PREFIX_LEVELS",
+           "prefix_stages"]
 
 #: ``HWConfig.mults``: where the row's products are built.
 #:
@@ -35,8 +35,9 @@ ROW_MULTS = ("lut", "dsp", "dsp_all")
 DSP_BITS = 18
 #: Register stages of one DSP product: input registers, output register.
 DSP_STAGES = 2
-#: Adder levels of the weight decoder's prefix network per register stage.
-UNPACK_LEVELS = 2
+#: Adder levels per register stage of a mask prefix count (the weight decoder's and the
+#: activation mode's select-and-gather unit's).
+PREFIX_LEVELS = 2
 
 
 def booth_digits(y_bits: int, y_signed: bool) -> int:
@@ -56,11 +57,12 @@ def adder_levels(n_terms: int) -> int:
     return max(0, (n_terms - 1).bit_length())
 
 
-def unpack_stages(bank_size: int) -> int:
-    """Register stages inside the weight decoder (:class:`sqhw.gateware.unpack.Unpacker`):
-    its prefix count over the bank, ``ceil(log2 b)`` adder levels, registered after every
-    :data:`UNPACK_LEVELS` levels and after the last."""
-    return -(-adder_levels(bank_size) // UNPACK_LEVELS)
+def prefix_stages(bank_size: int) -> int:
+    """Register stages of a prefix count over a bank's mask: the weight decoder's
+    (:class:`sqhw.gateware.unpack.Unpacker`) and the select-and-gather unit's
+    (:class:`sqhw.gateware.gather.SelectGather`). ``ceil(log2 b)`` adder levels,
+    registered after every :data:`PREFIX_LEVELS` levels and after the last."""
+    return -(-adder_levels(bank_size) // PREFIX_LEVELS)
 
 
 def tree_stages(n_terms: int, levels: int) -> int:

@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 
-from .pipeline import MULTS, RowPlan, row_plan, unpack_stages
+from .pipeline import MULTS, RowPlan, prefix_stages, row_plan
 
 __all__ = ["SQFormat", "HWConfig", "accumulator_bound", "min_acc_bits",
            "act_accumulator_bound", "act_min_acc_bits", "canonical_digest",
@@ -440,12 +440,21 @@ class HWConfig:
         return max(self.plan_of(r).latency for r in {0, self.rows - 1})
 
     @property
+    def prefix_stages(self) -> int:
+        """Register stages of the mask prefix counts (:func:`~.pipeline.prefix_stages` of
+        the bank size): the weight decoder's, or in activation mode select and gather's
+        and the mask check's."""
+        return prefix_stages(self.fmt.bank_size)
+
+    @property
     def latency(self) -> int:
         """Cycles from the cycle a token's last beat is accepted to the first cycle its
         result is valid, with no stall: 3 to read the weights (the registered read address,
         the block RAM, its output register; activation mode reads the mask word in the
-        first of them), the row, and the result FIFO (2)."""
-        return 3 + self.row_latency + 2
+        first of them and then waits :attr:`prefix_stages` cycles for select and gather),
+        the row, and the result FIFO (2)."""
+        gather = self.prefix_stages if self.is_act_mode else 0
+        return 3 + gather + self.row_latency + 2
 
     @property
     def result_fifo_depth(self) -> int:
@@ -458,18 +467,17 @@ class HWConfig:
     def load_to_first(self) -> int:
         """Cycles from the cycle a tile's last weight record is accepted to the first cycle
         its first activation beat can be: the record is registered, decoded (in
-        :func:`~.pipeline.unpack_stages` stages) and registered again (weight mode), or
-        registered and checked (activation mode), then written."""
-        if self.is_act_mode:
-            return 2
-        return 3 + unpack_stages(self.fmt.bank_size)
+        :attr:`prefix_stages` stages) and registered again, then written (weight mode); or
+        registered, written and checked (the mask's popcount in :attr:`prefix_stages`
+        stages), then booked (activation mode)."""
+        return (2 if self.is_act_mode else 3) + self.prefix_stages
 
     @property
     def free_after(self) -> int:
         """Cycles from the cycle a tile's last beat is accepted to the first cycle its
-        buffer accepts a weight record (activation mode reads the weight rows one cycle
-        after the beat)."""
-        return 2 if self.is_act_mode else 1
+        buffer accepts a weight record (activation mode reads the weight rows
+        ``1 + prefix_stages`` cycles after the beat, after select and gather)."""
+        return 2 + self.prefix_stages if self.is_act_mode else 1
 
     @property
     def tile_columns(self) -> int:

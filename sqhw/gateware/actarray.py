@@ -10,17 +10,17 @@ bank, high channels first). An activation beat is one bank of one token in natur
 order plus the token's scale codes of that bank.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig
+from ..format.pipeline import PREFIX_LEVELS, prefix_stages
 from .actrow import ActRow
 from .array import result_layout, weight_layout
 from .gather import SelectGather
-from .pipe import delay
-from .row import tree_sum
+from .pipe import delay, pipelined_sum
 from .tiles import ResultQueue, TileBuffers
 
 __all__ = ["ActArray", "weight_layout", "act_layout", "result_layout"]
@@ -127,17 +127,25 @@ class ActArray(wiring.Component):
         # ---- weight path, stage 0: column 0 = mask, columns 1..R = rows ---------------------
         s1 = tiles.load(self.w, R + 1, cfg.weight_data_bits, in_reset)
 
-        # ---- weight path, stage 1: check the record, write its memory -----------------------
+        # ---- weight path, stage 1: write the record's memory and check it: the mask's
+        # popcount in S = prefix_stages(b) stages (registered every 2 adder levels), so the
+        # tile is booked (marked loaded) in stage 1 + S ---------------------------------------
+        S = prefix_stages(b)
         is_mask = Signal()
         m.d.comb += is_mask.eq(s1.row == 0)
         mask_word = s1.data[:b]
         wrow = data.View(wlayout, s1.data[:b * wb])
-        popcount = tree_sum(mask_word[i] for i in range(b))
-        bad_mask = popcount != k
-        bad_code = Cat(*(wrow[i] == -(1 << (wb - 1)) for i in range(b))).any()
+        popcount = pipelined_sum(m, [mask_word[i] for i in range(b)], b.bit_length(),
+                                 PREFIX_LEVELS, S, "popcount")
+        bad_code = Signal()
+        m.d.comb += bad_code.eq(Cat(*(wrow[i] == -(1 << (wb - 1)) for i in range(b))).any())
         malformed = Signal()
-        m.d.comb += malformed.eq(Mux(is_mask, bad_mask, bad_code))
-        tiles.commit(s1, malformed, err_weight, err_tile_len)
+        m.d.comb += malformed.eq(Mux(delay(m, is_mask, S, "is_mask_q"), popcount != k,
+                                     delay(m, bad_code, S, "bad_code_q")))
+        sc = s1
+        for i in range(S):
+            sc = tiles.stage(sc, f"sc{i}")
+        tiles.commit(sc, malformed, err_weight, err_tile_len)
 
         mask_mem = Memory(shape=unsigned(b), depth=2 * nb_max, init=[])
         m.submodules.maskmem = mask_mem
@@ -171,18 +179,20 @@ class ActArray(wiring.Component):
             m.d.sync += scales_r[:fmt.scale_bits].eq(self.a.payload.scale_high)
         if fmt.has_low_scale:
             m.d.sync += scales_r[fmt.scale_bits:].eq(self.a.payload.scale_low)
-        # The weight rows of the tile's last beat are read at the end of cycle c+1: the
+        # The weight rows of the tile's last beat are read at the end of cycle c+1+S: the
         # buffer is freed in that cycle.
-        tiles.token_end(self.a, tok, err_token_len, release=Const(1, 1))
+        tiles.token_end(self.a, tok, err_token_len, free_delay=1 + S)
 
         # Cycle c+2: the mask word registered (the block RAM's output register) beside the
-        # beat; select and gather; register the lanes.
+        # beat, into select and gather (S stages: its mask prefix count is pipelined);
+        # c+2+S: its outputs, with the beat's registers delayed beside it; the lanes
+        # registered.
         mask_q = delay(m, mrp.data, 1, "mask_q")
         act_d = delay(m, act_r, 1, "act_d")
-        scales_d = delay(m, scales_r, 1, "scales_d")
-        ctl_d = delay(m, ctl_r, 1, "ctl_d", reset_less=False)
+        scales_d = delay(m, scales_r, 1 + S, "scales_d")
+        ctl_d = delay(m, ctl_r, 1 + S, "ctl_d", reset_less=False)
         d_valid, d_first, d_last, d_err, d_quiet = (ctl_d[i] for i in range(5))
-        m.submodules.gather = gather = SelectGather(fmt, cfg.act_bits)
+        m.submodules.gather = gather = SelectGather(fmt, cfg.act_bits, S)
         m.d.comb += [gather.act.eq(act_d), gather.mask.eq(mask_q)]
         tok_err = Signal()                    # a code error earlier in this token
         tok_err_next = Signal()
@@ -208,7 +218,9 @@ class ActArray(wiring.Component):
         if fmt.has_low_scale:
             m.d.sync += [low2[u].eq(gather.low[u]) for u in range(b - k)]
 
-        # ---- rows and their weight memories (read at the end of c+1, registered in c+2) --
+        # ---- rows and their weight memories (read at the end of c+1+S, registered in
+        # c+2+S: the read address waits S cycles for select and gather) -----------------
+        rd_w = delay(m, c_addr, S, "rd_w")
         rows = []
         for r in range(R):
             mem = Memory(shape=wlayout, depth=2 * nb_max, init=[])
@@ -219,7 +231,7 @@ class ActArray(wiring.Component):
                 wp.addr.eq(s1.addr),
                 wp.data.eq(wrow),
                 wp.en.eq(s1.valid & s1.we & (s1.row == r + 1)),
-                rp.addr.eq(c_addr),
+                rp.addr.eq(rd_w),
             ]
             row = ActRow(fmt, wb, cfg.k_max, acc_bits=cfg.acc_bits, mults=cfg.mults,
                          tree_levels=cfg.tree_levels)

@@ -9,7 +9,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig
-from ..format.pipeline import unpack_stages
+from ..format.pipeline import prefix_stages
 from .pipe import delay
 from .row import SQRow, word_layout
 from .tiles import ResultQueue, TileBuffers
@@ -47,7 +47,7 @@ class MacArray(wiring.Component):
     """R SQ rows sharing one activation stream, with a double-buffered weight store.
 
     Weight path: a record accepted on ``w`` is registered, decoded by the one shared
-    :class:`~.unpack.Unpacker` (pipelined: ``unpack_stages(b)`` stages), registered again
+    :class:`~.unpack.Unpacker` (pipelined: ``prefix_stages(b)`` stages), registered again
     and written, decoded, into the weight
     memory of the row it belongs to (one :class:`~amaranth.lib.memory.Memory` of depth
     ``2·nb_max`` per row: two tile buffers). Compute path: each accepted activation bank
@@ -117,9 +117,9 @@ class MacArray(wiring.Component):
         s1 = tiles.load(self.w, R, cfg.weight_data_bits, in_reset)
         s1_data = s1.data
 
-        # ---- weight path, stages 1 .. S: decode once (S = unpack_stages(b) registers in
+        # ---- weight path, stages 1 .. S: decode once (S = prefix_stages(b) registers in
         # the prefix count), then register the decoded word ---------------------------------
-        S = unpack_stages(b)
+        S = prefix_stages(b)
         m.submodules.unpacker = unpacker = Unpacker(fmt, S)
         m.d.comb += unpacker.low.eq(data.View(_record_layout(cfg), s1_data).low)
         rec = data.View(_record_layout(cfg), delay(m, s1_data, S, "rec"))

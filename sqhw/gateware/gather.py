@@ -20,6 +20,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..format import SQFormat
+from .pipe import delay
 from .unpack import _or_tree, _prefix_sums
 
 __all__ = ["SelectGather", "ref_gather"]
@@ -57,7 +58,8 @@ def ref_gather(fmt: SQFormat, act, mask) -> tuple[list[int], list[int], bool, bo
 class SelectGather(wiring.Component):
     """Splits an activation bank into its high and low lanes by a static mask.
 
-    Combinational: latency 0 (register the outputs in the consumer's pipeline).
+    Its outputs are valid ``stages`` cycles after its inputs (0: combinational; the
+    consumer registers them in its pipeline).
 
     Parameters
     ----------
@@ -67,6 +69,9 @@ class SelectGather(wiring.Component):
     act_bits : int
         Width of an incoming code field, 2..8; at least ``fmt.high_bits`` when k > 0 and
         at least ``fmt.low_bits``.
+    stages : int
+        Register stages in the mask's prefix count (0 .. ``ceil(log2 b)``; the codes are
+        delayed beside it). The core uses :func:`sqhw.format.pipeline.prefix_stages`.
 
     Attributes
     ----------
@@ -93,10 +98,10 @@ class SelectGather(wiring.Component):
     TypeError
         If ``fmt`` is not an :class:`~sqhw.format.SQFormat` or ``act_bits`` not an integer.
     ValueError
-        If ``act_bits`` is out of range.
+        If ``act_bits`` or ``stages`` is out of range.
     """
 
-    def __init__(self, fmt, act_bits=8):
+    def __init__(self, fmt, act_bits=8, stages=0):
         try:
             if not isinstance(fmt, SQFormat):
                 raise TypeError(f"fmt must be an SQFormat, not {fmt!r}")
@@ -107,11 +112,16 @@ class SelectGather(wiring.Component):
                 raise ValueError(f"act_bits must be in {need}..8 for {fmt.name} "
                                  f"(it must hold a {'high' if fmt.k else 'low'} code), "
                                  f"not {act_bits}")
+            levels = max(0, (fmt.bank_size - 1).bit_length())
+            if not (isinstance(stages, int) and 0 <= stages <= levels):
+                raise ValueError(f"stages must be in 0..{levels} for bank size "
+                                 f"{fmt.bank_size}, not {stages!r}")
         except (TypeError, ValueError):
             self._MustUse__silence = True  # not built: do not warn that it was never used
             raise
         self._fmt = fmt
         self._act_bits = act_bits
+        self._stages = stages
         b, k = fmt.bank_size, fmt.k
         members = {
             "act": In(data.ArrayLayout(signed(act_bits), b)),
@@ -133,13 +143,20 @@ class SelectGather(wiring.Component):
     def act_bits(self) -> int:
         return self._act_bits
 
+    @property
+    def stages(self) -> int:
+        return self._stages
+
     def elaborate(self, platform):
         m = Module()
         fmt = self._fmt
         b, k = fmt.bank_size, fmt.k
-        act = [self.act[i] for i in range(b)]
-        marks = [self.mask[i] for i in range(b)]
-        incl = _prefix_sums(m, marks)
+        S = self._stages
+        incl = _prefix_sums(m, [self.mask[i] for i in range(b)], S)
+        act_s = delay(m, self.act, S, "act_q")
+        mask_s = delay(m, self.mask, S, "mask_q")
+        act = [act_s[i] for i in range(b)]
+        marks = [mask_s[i] for i in range(b)]
 
         def excl(i):
             """Exclusive prefix count at channel i (high channels before it)."""

@@ -14,6 +14,8 @@ from types import SimpleNamespace
 from amaranth.hdl import Cat, Mux, Signal
 from amaranth.lib.fifo import SyncFIFOBuffered
 
+from .pipe import delay
+
 __all__ = ["TileBuffers", "ResultQueue"]
 
 
@@ -39,6 +41,9 @@ class TileBuffers:
         self.full = [Signal(name=f"full{i}") for i in range(2)]
         self.bad = [Signal(name=f"bad{i}") for i in range(2)]
         self.nbl = [Signal(range(nb_max), name=f"nbl{i}") for i in range(2)]
+        # A consumed buffer whose last beat's weights are still to be read: free for the
+        # tokens (they have moved on), not yet for the weight stream (see token_end).
+        self.draining = [Signal(name=f"draining{i}") for i in range(2)]
         self.set_full = [Signal(name=f"set_full{i}") for i in range(2)]
         self.clr_full = [Signal(name=f"clr_full{i}") for i in range(2)]
         for i in range(2):
@@ -68,7 +73,7 @@ class TileBuffers:
         # A buffer whose last record is accepted but not yet written (``landing``) is no
         # more free than a loaded one: the next tile but one must not start loading into it.
         landing = [Signal(name=f"landing{i}") for i in range(2)]
-        busy = [full[i] | landing[i] for i in range(2)]
+        busy = [full[i] | landing[i] | self.draining[i] for i in range(2)]
         # No handshake completes while rst is high (the state is being reset anyway).
         m.d.comb += w.ready.eq(~Mux(wbuf, busy[1], busy[0]) & ~in_reset)
         w_acc = Signal()
@@ -183,25 +188,28 @@ class TileBuffers:
         return SimpleNamespace(a_acc=a_acc, rd_addr=rd_addr, first=beat == 0, len_bad=len_bad,
                                over=beat > cur_nbl, cur_bad=cur_bad, cbuf=cbuf, beat=beat)
 
-    def token_end(self, a, tok, err_token_len, release=None):
+    def token_end(self, a, tok, err_token_len, free_delay: int = 0):
         """Compute path: count the beats of a token; at its ``last`` beat flag a wrong
         length (sticky ``err_token_len``) and, at the tile's last token (``user``), switch to
         the other buffer and free this one.
 
-        ``release``: ``None`` frees the buffer at once (the weights were read with the
-        beat); otherwise a signal that is high in the cycles the last beat's weights are
-        read from the buffer later in the pipeline: the buffer is freed in the first such
-        cycle (no new tile can overwrite a bank before it has been read).
+        ``free_delay``: the buffer is freed for the weight stream that many cycles after the
+        tile's last beat is accepted: 0 when the weights are read with the beat, more when
+        the last beat's weights are read later in the pipeline (no new tile may overwrite a
+        bank before it has been read). The tokens leave it at once: it is ``draining`` in
+        between, so the next tile's beats never see it as loaded.
         """
         m, nb_max = self.m, self.nb_max
         cbuf, beat = tok.cbuf, tok.beat
-        pend = None
-        if release is not None:
-            pend = [Signal(name=f"free_pend{i}") for i in range(2)]
-            for i in range(2):
-                with m.If(pend[i] & release):
-                    m.d.comb += self.clr_full[i].eq(1)
-                    m.d.sync += pend[i].eq(0)
+        free = [Signal(name=f"free{i}") for i in range(2)]
+        for i in range(2):
+            m.d.comb += self.clr_full[i].eq(free[i])
+            if free_delay:
+                freed = delay(m, free[i], free_delay, f"free_d{i}_", reset_less=False)
+                with m.If(free[i]):
+                    m.d.sync += self.draining[i].eq(1)
+                with m.Elif(freed):
+                    m.d.sync += self.draining[i].eq(0)
         with m.If(tok.a_acc):
             with m.If(a.payload.last):
                 m.d.sync += beat.eq(0)
@@ -211,10 +219,7 @@ class TileBuffers:
                     m.d.sync += cbuf.eq(~cbuf)
                     for i in range(2):
                         with m.If(cbuf == i):
-                            if pend is None:
-                                m.d.comb += self.clr_full[i].eq(1)
-                            else:
-                                m.d.sync += pend[i].eq(1)
+                            m.d.comb += free[i].eq(1)
             with m.Elif(beat < nb_max):
                 m.d.sync += beat.eq(beat + 1)
 

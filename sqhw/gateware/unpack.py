@@ -9,7 +9,7 @@ the exclusive prefix count (a Sklansky parallel prefix, ``log2(b)`` adder levels
 ``i`` is the ``t``-th vmask exactly when ``m[i] and c[i] == t``; lane ``t`` can only hold
 positions ``t .. b-k+t``, so it one-hot selects among those ``b-k+1`` candidates and emits
 the *relative* index ``rel[t] = idx[t] - t``. In the core the prefix network is pipelined
-(:func:`sqhw.format.pipeline.unpack_stages` register stages, two adder levels each), so the
+(:func:`sqhw.format.pipeline.prefix_stages` register stages, two adder levels each), so the
 decoder never limits the clock; the combinational form (``stages = 0``) is the one proved.
 """
 
@@ -68,7 +68,7 @@ def _prefix_sums(m, bits, stages: int = 0, name: str = "pre"):
         if d + 1 in reg_after:
             regs = [Signal(range(i + 2), name=f"{name}{d}_{i}_q", reset_less=True)
                     for i in range(n)]
-            m.d.sync += [r.eq(v) for r, v in zip(regs, vals)]
+            m.d.sync += [r.eq(v) for r, v in zip(regs, vals, strict=True)]
             vals = regs
     return vals
 
@@ -93,7 +93,7 @@ class Unpacker(wiring.Component):
     stages : int
         Register stages in the prefix network (0 = combinational, at most
         ``ceil(log2 b)``): every output is valid ``stages`` cycles after its ``low``. The
-        core uses :func:`sqhw.format.pipeline.unpack_stages`.
+        core uses :func:`sqhw.format.pipeline.prefix_stages`.
 
     Attributes
     ----------

@@ -40,8 +40,9 @@ def make_tile(cfg, rng, nb, n_tokens, *, corrupt=None, token_len=None):
     """A random well-formed tile of ``nb`` banks per column, ``n_tokens`` tokens.
 
     ``corrupt``: None, "vmask" (flip one low code to/from the vmask), "high" (an
-    out-of-range high code), "pad" (a padding bit of one record set), "short"/"long" (column R-1 one record short / long; column 0
-    when R = 1), "col0_over" (column 0 has nb_max + 1 records).
+    out-of-range high code), "pad" (a padding bit of one record set), "short"/"long"
+    (column R-1 one record short / long; column 0 when R = 1), "col0_over" (column 0 has
+    nb_max + 1 records).
     ``token_len``: {token index: beat count} for tokens of the wrong length.
     """
     fmt, R, b = cfg.fmt, cfg.rows, cfg.fmt.bank_size

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from sqhw.format import SQFormat
+from sqhw.format.pipeline import adder_levels, prefix_stages
 from sqhw.gateware.gather import SelectGather, ref_gather
 from sqhw.golden import quantize_activation_sq
 
@@ -17,25 +18,33 @@ def fmt_of(b, k, low_bits=4, high_bits=8):
     return SQFormat(bank_size=b, sparsity=1 - k / b, high_bits=high_bits, low_bits=low_bits)
 
 
-def check_gather(fmt, cases, act_bits=8):
-    """Drive every ``(act, mask)`` of ``cases`` and compare all outputs with the model."""
-    dut = SelectGather(fmt, act_bits)
+def check_gather(fmt, cases, act_bits=8, stages=0):
+    """Drive every ``(act, mask)`` of ``cases``, a new one every cycle, and compare all
+    outputs with the model ``stages`` cycles later."""
+    dut = SelectGather(fmt, act_bits, stages)
     b, k = fmt.bank_size, fmt.k
     n_low = b - k if fmt.low_bits else 0
     mismatches = []
 
     async def tb(ctx):
-        for act, mask in cases:
-            ctx.set(dut.act.as_value(), pack_fields(act, act_bits))
-            ctx.set(dut.mask, mask)
+        for n in range(len(cases) + stages):
+            if n < len(cases):
+                ctx.set(dut.act.as_value(), pack_fields(cases[n][0], act_bits))
+                ctx.set(dut.mask, cases[n][1])
+            if n < stages:
+                await ctx.tick()
+                continue
+            act, mask = cases[n - stages]   # the outputs belong to the case of `stages` ago
             high = unpack_fields(ctx.get(dut.high.as_value()), act_bits, k) if k else []
             low = unpack_fields(ctx.get(dut.low.as_value()), act_bits, n_low) if n_low else []
             got = (high, low, bool(ctx.get(dut.malformed)), bool(ctx.get(dut.code_error)))
             exp = ref_gather(fmt, act, mask)
             if got != exp:
                 mismatches.append((act, f"{mask:0{b}b}", got, exp))
+            if stages:
+                await ctx.tick()
 
-    run_sim(dut, tb, clocked=False)
+    run_sim(dut, tb, clocked=bool(stages))
     assert not mismatches, f"{len(mismatches)} mismatches, first: {mismatches[0]}"
     return len(cases)
 
@@ -116,6 +125,21 @@ def test_random(request, b, k, low_bits):
     check_gather(fmt, cases)
 
 
+@pytest.mark.parametrize("b,k,low_bits", [(4, 2, 0), (8, 2, 4), (16, 2, 4), (64, 8, 4)])
+@pytest.mark.parametrize("stages", ["core", "max"])
+def test_pipelined(request, b, k, low_bits, stages):
+    """The pipelined unit (the core's stage count, and one register per prefix level) on a
+    new bank and mask every cycle: the model's outputs, ``stages`` cycles later."""
+    fmt = fmt_of(b, k, low_bits)
+    rng = seeded_rng(request)
+    n = prefix_stages(b) if stages == "core" else adder_levels(b)
+    cases = []
+    for mask in random_masks(b, k, rng, 60):
+        cases.append((distinct_bank(b, 8, rng), mask))
+        cases.append((in_range_bank(fmt, mask, rng), mask))
+    check_gather(fmt, cases, stages=n)
+
+
 def test_wide_act_and_narrow_formats(request):
     """act_bits wider than the format's high precision: out-of-range codes are flagged."""
     fmt = fmt_of(8, 2, low_bits=2, high_bits=4)
@@ -179,6 +203,8 @@ def test_parameter_checks():
         SelectGather(fmt_of(8, 2), 4)
     with pytest.raises(ValueError, match=r"act_bits must be in 4\.\.8 .* not 9"):
         SelectGather(fmt_of(8, 2, low_bits=2, high_bits=4), 9)
+    with pytest.raises(ValueError, match=r"stages must be in 0\.\.3 for bank size 8, not 4"):
+        SelectGather(fmt_of(8, 2), 8, 4)
 
 
 def _built(g):

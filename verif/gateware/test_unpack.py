@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sqhw.format import SQFormat
-from sqhw.format.pipeline import adder_levels, unpack_stages
+from sqhw.format.pipeline import adder_levels, prefix_stages
 from sqhw.gateware.unpack import Unpacker, ref_unpack, rel_width
 from sqhw.golden import random_sqtensor
 
@@ -105,7 +105,7 @@ def test_pipelined(request, b, k, low_bits, stages):
     """The pipelined decoder, at the core's stage count and at one register per level,
     on a new bank every cycle: the outputs are the model's, ``stages`` cycles later."""
     fmt = fmt_of(b, k, low_bits)
-    n = unpack_stages(b) if stages == "core" else adder_levels(b)
+    n = prefix_stages(b) if stages == "core" else adder_levels(b)
     check_unpacker(fmt, random_banks(fmt, seeded_rng(request), 120), n)
 
 

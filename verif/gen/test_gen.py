@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sqhw.format import HWConfig, SQFormat
 from sqhw.cli import PRESETS
+from sqhw.format import HWConfig, SQFormat
 from sqhw.gen import config_from_args, generate
 from sqhw.gen.cli import _parser
 from sqhw.toolchain import verilator_lint

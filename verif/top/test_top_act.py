@@ -119,11 +119,13 @@ def test_top_act_slow(name, record_property):
 
 def test_matrix_and_latency_constant():
     # Activation mode reads the mask word in the cycle weight mode registers the read
-    # address: the same latency as the weight-mode array of the role-swapped row.
+    # address, then waits for select and gather's pipelined prefix count: the latency of
+    # the weight-mode array of the role-swapped row plus prefix_stages.
     for c in CONFIGS.values():
         weight_mode = HWConfig(fmt=c.fmt, act_bits=c.weight_bits, k_max=c.k_max, acc_bits=64,
                                mults=c.mults, tree_levels=c.tree_levels)
-        assert c.latency == weight_mode.latency
+        assert c.latency == weight_mode.latency + c.prefix_stages
+        assert c.prefix_stages == -(-(c.fmt.bank_size - 1).bit_length() // 2)
     assert {c.weight_bits for c in CONFIGS.values()} == {4, 8}
     assert all(c.k_max <= 128 and c.rows <= 4 and c.is_act_mode for c in CONFIGS.values())
 
