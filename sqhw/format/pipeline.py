@@ -17,7 +17,7 @@ operands must fit its 18-bit signed ports.
 from dataclasses import dataclass
 
 __all__ = ["MULTS", "ROW_MULTS", "DSP_BITS", "booth_digits", "booth_terms", "adder_levels",
-           "tree_stages", "RowPlan", "row_plan", "DSP_STAGES", "PREFIX_LEVELS",
+           "tree_stages", "RowPlan", "row_plan", "DSP_STAGES", "PREFIX_LEVELS", "MEM_OUT_REGS",
            "prefix_stages"]
 
 #: ``HWConfig.mults``: where the row's products are built.
@@ -35,6 +35,11 @@ ROW_MULTS = ("lut", "dsp", "dsp_all")
 DSP_BITS = 18
 #: Register stages of one DSP product: input registers, output register.
 DSP_STAGES = 2
+#: Registers after a block RAM's read data: one next to the RAM and one next to its
+#: consumers. The RAM's own output register cannot be used on the open ECP5 flow (Yosys
+#: maps every DP16KD with ``REGMODE = NOREG``), and its unregistered clock-to-output
+#: (5.8 ns) plus a route across the chip to the rows missed 100 MHz in the 16-row build.
+MEM_OUT_REGS = 2
 #: Adder levels per register stage of a mask prefix count (the weight decoder's and the
 #: activation mode's select-and-gather unit's).
 PREFIX_LEVELS = 2

@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 
-from .pipeline import MULTS, RowPlan, prefix_stages, row_plan
+from .pipeline import MEM_OUT_REGS, MULTS, RowPlan, prefix_stages, row_plan
 
 __all__ = ["SQFormat", "HWConfig", "accumulator_bound", "min_acc_bits",
            "act_accumulator_bound", "act_min_acc_bits", "canonical_digest",
@@ -449,12 +449,12 @@ class HWConfig:
     @property
     def latency(self) -> int:
         """Cycles from the cycle a token's last beat is accepted to the first cycle its
-        result is valid, with no stall: 3 to read the weights (the registered read address,
-        the block RAM, its output register; activation mode reads the mask word in the
-        first of them and then waits :attr:`prefix_stages` cycles for select and gather),
-        the row, and the result FIFO (2)."""
+        result is valid, with no stall: 4 to read the weights (the registered read address,
+        the block RAM, :data:`~.pipeline.MEM_OUT_REGS` output registers; activation mode
+        reads the mask word in the first of them and then waits :attr:`prefix_stages`
+        cycles for select and gather), the row, and the result FIFO (2)."""
         gather = self.prefix_stages if self.is_act_mode else 0
-        return 3 + gather + self.row_latency + 2
+        return 2 + MEM_OUT_REGS + gather + self.row_latency + 2
 
     @property
     def result_fifo_depth(self) -> int:

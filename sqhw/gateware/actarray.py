@@ -16,7 +16,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig
-from ..format.pipeline import PREFIX_LEVELS, prefix_stages
+from ..format.pipeline import MEM_OUT_REGS, PREFIX_LEVELS, prefix_stages
 from .actrow import ActRow
 from .array import result_layout, weight_layout
 from .gather import SelectGather
@@ -183,14 +183,14 @@ class ActArray(wiring.Component):
         # buffer is freed in that cycle.
         tiles.token_end(self.a, tok, err_token_len, free_delay=1 + S)
 
-        # Cycle c+2: the mask word registered (the block RAM's output register) beside the
-        # beat, into select and gather (S stages: its mask prefix count is pipelined);
-        # c+2+S: its outputs, with the beat's registers delayed beside it; the lanes
-        # registered.
-        mask_q = delay(m, mrp.data, 1, "mask_q")
-        act_d = delay(m, act_r, 1, "act_d")
-        scales_d = delay(m, scales_r, 1 + S, "scales_d")
-        ctl_d = delay(m, ctl_r, 1 + S, "ctl_d", reset_less=False)
+        # Cycle c+1+MEM_OUT_REGS: the mask word registered (twice: beside the RAM, then
+        # beside the unit) beside the beat, into select and gather (S stages: its mask
+        # prefix count is pipelined); c+1+MEM_OUT_REGS+S: its outputs, with the beat's
+        # registers delayed beside it; the lanes registered.
+        mask_q = delay(m, mrp.data, MEM_OUT_REGS, "mask_q")
+        act_d = delay(m, act_r, MEM_OUT_REGS, "act_d")
+        scales_d = delay(m, scales_r, MEM_OUT_REGS + S, "scales_d")
+        ctl_d = delay(m, ctl_r, MEM_OUT_REGS + S, "ctl_d", reset_less=False)
         d_valid, d_first, d_last, d_err, d_quiet = (ctl_d[i] for i in range(5))
         m.submodules.gather = gather = SelectGather(fmt, cfg.act_bits, S)
         m.d.comb += [gather.act.eq(act_d), gather.mask.eq(mask_q)]
@@ -218,8 +218,8 @@ class ActArray(wiring.Component):
         if fmt.has_low_scale:
             m.d.sync += [low2[u].eq(gather.low[u]) for u in range(b - k)]
 
-        # ---- rows and their weight memories (read at the end of c+1+S, registered in
-        # c+2+S: the read address waits S cycles for select and gather) -----------------
+        # ---- rows and their weight memories (read at the end of c+1+S, registered
+        # MEM_OUT_REGS times: the read address waits S cycles for select and gather) -----
         rd_w = delay(m, c_addr, S, "rd_w")
         rows = []
         for r in range(R):
@@ -240,7 +240,7 @@ class ActArray(wiring.Component):
                 row.valid.eq(ctl2[0]),
                 row.first.eq(ctl2[1]),
                 row.last.eq(ctl2[2]),
-                row.w.eq(delay(m, rp.data, 1, f"w_q{r}")),
+                row.w.eq(delay(m, rp.data, MEM_OUT_REGS, f"w_q{r}_")),
             ]
             if fmt.has_high:
                 m.d.comb += [row.high.eq(high2),

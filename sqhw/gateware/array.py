@@ -9,7 +9,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig
-from ..format.pipeline import prefix_stages
+from ..format.pipeline import MEM_OUT_REGS, prefix_stages
 from .pipe import delay
 from .row import SQRow, word_layout
 from .tiles import ResultQueue, TileBuffers
@@ -155,8 +155,9 @@ class MacArray(wiring.Component):
         queue.issue(tok.a_acc & self.a.payload.last)
 
         # Cycle c+1: the beat's registers and the read address registered (it goes to every
-        # row's block RAMs); c+2: the memories' outputs; c+3: those registered (the block
-        # RAMs' output registers) beside the beat, and so presented to every row.
+        # row's block RAMs); c+2: the memories' outputs; c+2+MEM_OUT_REGS: those registered
+        # twice (beside the RAM, then beside the row) beside the beat, and so presented to
+        # every row.
         act_r = Signal(data.ArrayLayout(signed(cfg.act_bits), b), reset_less=True)
         ctl_r = Signal(4)                     # valid, first, last, err
         rd_addr = Signal.like(tok.rd_addr, name="rd_addr_r")
@@ -166,8 +167,8 @@ class MacArray(wiring.Component):
                          tok.cur_bad | tok.len_bad)),
             rd_addr.eq(tok.rd_addr),
         ]
-        act_q = delay(m, act_r, 2, "act_q")
-        ctl_q = delay(m, ctl_r, 2, "ctl_q", reset_less=False)
+        act_q = delay(m, act_r, 1 + MEM_OUT_REGS, "act_q")
+        ctl_q = delay(m, ctl_r, 1 + MEM_OUT_REGS, "ctl_q", reset_less=False)
         tiles.token_end(self.a, tok, err_token_len)
 
         # ---- rows and their memories -------------------------------------------------------
@@ -190,7 +191,7 @@ class MacArray(wiring.Component):
                 row.first.eq(ctl_q[1]),
                 row.last.eq(ctl_q[2]),
                 row.act.eq(act_q),
-                row.w.eq(delay(m, rp.data, 1, f"w_q{r}")),
+                row.w.eq(delay(m, rp.data, MEM_OUT_REGS, f"w_q{r}_")),
             ]
             rows.append(row)
 
