@@ -6,9 +6,12 @@ throughput ``R·b × clock × utilization`` where the clock is the core clock th
 constrained to and met (no GMAC/s is given for a build that misses it) and the utilization
 is the schedule model's (:func:`sqhw.golden.schedule.schedule_utilization_for`, the
 datasheet's schedule, held cycle-exact against simulation) for the default job. The record
-carries the command that rebuilds it.
+carries the command that rebuilds it and the SHA-256 of the design the build placed (its
+``top.il``, the whole board top as Amaranth wrote it): the configuration digest names what
+was asked for, this names the gateware that the generator made of it at the time.
 """
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -32,7 +35,7 @@ def rebuild_command(rep: dict) -> str:
     return " ".join(args)
 
 
-def record(rep: dict) -> dict:
+def record(rep: dict, design_sha256: str | None = None) -> dict:
     """The table record of one build report (see the module docstring)."""
     cfg = HWConfig.from_dict(rep["config"])
     util = rep["utilization"]
@@ -52,6 +55,7 @@ def record(rep: dict) -> dict:
         "gmacs": round(cfg.macs_per_cycle * clock * u / 1000, 2) if met else None,
         "build_seconds": round(rep["seconds"]["total"]),
         "verdict": rep["verdict"], "command": rebuild_command(rep),
+        "design_sha256": design_sha256,
     }
 
 
@@ -61,7 +65,9 @@ def write_table(build_dirs, out: Path) -> list[dict]:
     out = Path(out)
     table = json.loads(out.read_text())["builds"] if out.exists() else []
     for d in build_dirs:
-        rec = record(json.loads((Path(d) / "report.json").read_text()))
+        il = Path(d) / "top.il"
+        sha = hashlib.sha256(il.read_bytes()).hexdigest() if il.is_file() else None
+        rec = record(json.loads((Path(d) / "report.json").read_text()), sha)
         table = [r for r in table if (r["digest"], r["clock_mhz"]) !=
                  (rec["digest"], rec["clock_mhz"])] + [rec]
     table.sort(key=lambda r: (r["config"], r["rows"], r["mults"], r["clock_mhz"]))

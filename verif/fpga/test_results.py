@@ -1,5 +1,6 @@
 """``python -m sqhw.fpga record``: the whole-array table's records and rebuild commands."""
 
+import hashlib
 import json
 import shlex
 
@@ -49,10 +50,15 @@ def test_record_cli_merges_by_digest(tmp_path, capsys):
     build = tmp_path / "b"
     build.mkdir()
     (build / "report.json").write_text(json.dumps(_report(HWConfig(mults="dsp"))))
+    (build / "top.il").write_text("module top\nend\n")
     table = tmp_path / "fpga.json"
     assert main(["record", str(build), "--table", str(table)]) == 0
+    # A rebuild (same digest and clock) of changed gateware replaces the record.
+    (build / "top.il").write_text("module top\n  wire w\nend\n")
     assert main(["record", str(build), "--table", str(table)]) == 0
-    assert len(json.loads(table.read_text())["builds"]) == 1
+    builds = json.loads(table.read_text())["builds"]
+    assert len(builds) == 1
+    assert builds[0]["design_sha256"] == hashlib.sha256(b"module top\n  wire w\nend\n").hexdigest()
     with pytest.raises(SystemExit) as e:
         main(["record", str(tmp_path / "nope"), "--table", str(table)])
     assert e.value.code == 2
