@@ -13,7 +13,8 @@ from pathlib import Path
 
 from .format import MULTS, WEIGHT_BITS, HWConfig, SQFormat, act_min_acc_bits, min_acc_bits
 
-__all__ = ["Parser", "config_parser", "config_from_args", "PRESETS", "DEFAULT", "replace_dir"]
+__all__ = ["Parser", "config_parser", "config_from_args", "PRESETS", "DEFAULT", "replace_dir",
+           "out_problem", "STAMP"]
 
 DEFAULT = HWConfig()
 #: ``--format`` presets: name -> the description ``--help`` shows. :func:`config_from_args`
@@ -152,8 +153,51 @@ def config_from_args(args: argparse.Namespace) -> HWConfig:
 
 
 
-def replace_dir(tmp: Path, out: Path) -> None:
-    """Move the finished folder ``tmp`` to ``out``, replacing any old ``out`` whole."""
+#: The file every output folder of an sqhw tool holds: the tool's name. A folder without it
+#: (or of another tool) is the user's, and no tool writes into it or replaces it.
+STAMP = ".sqhw-output"
+
+
+def out_problem(out: Path, tool: str) -> str | None:
+    """Why ``tool`` may not write its output folder ``out``, or None if it may: ``out``
+    does not exist, is an empty folder, or is a previous output of ``tool`` (its
+    :data:`STAMP` names it), and its nearest existing ancestor is a writable folder."""
+    out = Path(out)
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            return f"{out} is not a folder; give a new folder (or a previous {tool} output)"
+        stamp = out / STAMP
+        mine = stamp.is_file() and stamp.read_text().split()[:1] == [tool]
+        try:
+            empty = not any(out.iterdir())
+        except OSError as e:
+            return f"{out} cannot be read ({e.strerror or e})"
+        if not (mine or empty):
+            return (f"{out} is a folder that sqhw {tool} did not write; it is left alone: give "
+                    f"a new or empty folder")
+    anchor = out.parent                 # where the folder is created or renamed
+    while not anchor.exists():
+        anchor = anchor.parent
+    if not anchor.is_dir():
+        return f"{anchor} is not a folder"
+    if not os.access(anchor, os.W_OK | os.X_OK):
+        return f"{anchor} is not writable"
+    return None
+
+
+def replace_dir(tmp: Path, out: Path, tool: str) -> None:
+    """Stamp the finished folder ``tmp`` as ``tool``'s output and move it to ``out``,
+    replacing a previous output of ``tool`` there whole (checked again here: a folder
+    that is not one is never touched).
+
+    Raises
+    ------
+    ValueError
+        If :func:`out_problem` finds ``out`` is not ``tool``'s to replace.
+    """
+    if (why := out_problem(out, tool)) is not None:
+        raise ValueError(why)
+    (tmp / STAMP).write_text(f"{tool}\n")
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old.{os.getpid()}")

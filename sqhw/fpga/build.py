@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..cli import replace_dir
+from ..cli import out_problem, replace_dir
 from ..format import HWConfig
 from ..toolchain import ToolError
 from ..toolchain.nextpnr import fpga_tool, fpga_tool_versions, run_tool
@@ -160,7 +160,8 @@ def build(cfg: HWConfig, board_name: str, *, freq_hz: float | None = None, baud:
         If the design does not fit, misses timing at the core clock, or a tool fails. For a
         fit or timing failure the folder and its report are still written.
     ValueError
-        On a bad board, frequency or baud rate.
+        On a bad board, frequency or baud rate, or an ``out`` that is a file or a folder
+        that ``fpga`` did not write (:func:`sqhw.cli.out_problem`).
     """
     if board_name not in BOARDS:
         raise ValueError(f"board must be one of {', '.join(BOARDS)}, not {board_name!r}")
@@ -168,6 +169,8 @@ def build(cfg: HWConfig, board_name: str, *, freq_hz: float | None = None, baud:
     freq_hz = board.default_hz if freq_hz is None else freq_hz
     top = BoardTop(board, cfg, freq_hz, baud, timeout_bits=timeout_bits)
     out = Path(out) if out is not None else DEFAULT_ROOT / f"{board.name}-{cfg.digest()}"
+    if (why := out_problem(out, "fpga")) is not None:
+        raise ValueError(f"--out: {why}")
     out.parent.mkdir(parents=True, exist_ok=True)
     t_start = time.monotonic()
     seconds = {}
@@ -287,7 +290,7 @@ def build(cfg: HWConfig, board_name: str, *, freq_hz: float | None = None, baud:
         for name in ("report.json", "report.md") + ((bitstream,) if fits else ()):
             if not (tmp / name).is_file():
                 raise ToolError(f"expected output {name} was not written in {tmp}")
-        replace_dir(tmp, out)
+        replace_dir(tmp, out, "fpga")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

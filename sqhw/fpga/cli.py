@@ -107,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     except BuildFailed as e:
         print(f"python -m sqhw.fpga: {e}", file=sys.stderr)
         return 1
+    except OSError as e:
+        print(f"python -m sqhw.fpga: cannot write {e.filename or args.out}: "
+              f"{e.strerror or e}", file=sys.stderr)
+        return 1
     except ToolError as e:
         first = str(e).splitlines()[0]
         print(f"python -m sqhw.fpga: {first}", file=sys.stderr)

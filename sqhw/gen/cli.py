@@ -8,7 +8,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from ..cli import PRESETS, config_from_args, config_parser, replace_dir
+from ..cli import PRESETS, config_from_args, config_parser, out_problem, replace_dir
 from ..format import HWConfig
 from ..synth.fit import BUDGETS, fitted
 
@@ -78,10 +78,22 @@ def manifest(cfg: HWConfig) -> dict:
 def generate(cfg: HWConfig, out: Path | None = None) -> Path:
     """Write the Verilog, ``config.json`` and ``files.f`` of ``cfg`` into ``out``
     (default ``rtl_out/<digest>``). Everything is written to a temporary folder beside
-    ``out`` and renamed into place, so a failure leaves nothing half-written."""
+    ``out`` and renamed into place, so a failure leaves nothing half-written; a previous
+    ``gen`` output there is replaced whole.
+
+    Raises
+    ------
+    ValueError
+        If ``out`` is a file, or a non-empty folder that ``gen`` did not write
+        (:func:`sqhw.cli.out_problem`): the user's files are never touched.
+    OSError
+        If writing fails (the temporary folder is removed first).
+    """
     from ..gateware.emit import verilog_text  # amaranth stays out of the CLI's parse path
 
     out = Path(out) if out is not None else Path("rtl_out") / cfg.digest()
+    if (why := out_problem(out, "gen")) is not None:
+        raise ValueError(why)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = verilog_text(cfg)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -92,7 +104,7 @@ def generate(cfg: HWConfig, out: Path | None = None) -> Path:
         (tmp / VERILOG_NAME).write_text(text)
         (tmp / "config.json").write_text(json.dumps(manifest(cfg), indent=2) + "\n")
         (tmp / "files.f").write_text(VERILOG_NAME + "\n")
-        replace_dir(tmp, out)
+        replace_dir(tmp, out, "gen")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -117,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_config:
         print(json.dumps({"digest": cfg.digest(), "config": cfg.to_dict()}))
         return 0
-    out = generate(cfg, args.out)
+    try:
+        out = generate(cfg, args.out)
+    except ValueError as e:
+        parser.error(f"--out: {e}")
+    except OSError as e:
+        parser.error(f"cannot write --out {args.out}: {e.strerror or e}")
     print(f"{mode_name(cfg)}, {cfg.rows} rows, {cfg.rows * cfg.fmt.bank_size} MACs/cycle, "
           f"digest {cfg.digest()}: wrote {out}/{VERILOG_NAME}", file=sys.stderr)
     return 0

@@ -8,9 +8,10 @@ MACs/cycle, and writes report.json, report.md and PNG plots (docs/report.md).
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from ..cli import STAMP, out_problem
 
 __all__ = ["build_parser", "main"]
 
@@ -118,11 +119,14 @@ def _small_names():
 
 
 def _check_out(out: Path) -> str | None:
-    """None if ``out`` (and its cache folder) can be written, else the reason."""
+    """None if ``out`` (and its cache folder) can be written, else the reason. ``out`` must
+    be new, empty or a previous report (:func:`sqhw.cli.out_problem`); it is stamped as
+    the report's so that the next run may write into it again."""
+    if (why := out_problem(out, "report")) is not None:
+        return why
     try:
         (out / "cache").mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test-"):
-            pass
+        (out / STAMP).write_text("report\n")
     except OSError as e:
         return e.strerror or str(e)
     return None
