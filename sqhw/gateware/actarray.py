@@ -21,6 +21,7 @@ from .actrow import ActRow
 from .array import result_layout, weight_layout
 from .gather import SelectGather
 from .pipe import delay, pipelined_sum
+from .refuse import refused
 from .tiles import ResultQueue, TileBuffers
 
 __all__ = ["ActArray", "weight_layout", "act_layout", "result_layout"]
@@ -89,12 +90,10 @@ class ActArray(wiring.Component):
 
     def __init__(self, cfg):
         if not isinstance(cfg, HWConfig):
-            self._MustUse__silence = True  # not built: do not warn that it was never used
-            raise TypeError(f"cfg must be an HWConfig, not {cfg!r}")
+            raise refused(self, TypeError(f"cfg must be an HWConfig, not {cfg!r}"))
         if not cfg.is_act_mode:
-            self._MustUse__silence = True
-            raise ValueError(f"cfg.operand must be 'activation' for ActArray, not "
-                             f"{cfg.operand!r}; use MacArray in weight mode")
+            raise refused(self, ValueError(f"cfg.operand must be 'activation' for ActArray, not "
+                                           f"{cfg.operand!r}; use MacArray in weight mode"))
         self._cfg = cfg
         super().__init__({
             "w": In(stream.Signature(weight_layout(cfg))),

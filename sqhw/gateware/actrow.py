@@ -22,6 +22,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig, SQFormat, act_accumulator_bound, act_min_acc_bits
+from .refuse import refused
 from .row import SQRow
 
 __all__ = ["ActRow", "row_config"]
@@ -87,8 +88,8 @@ class ActRow(wiring.Component):
         try:
             self._cfg = row_config(fmt, weight_bits, k_max, acc_bits, mults=mults,
                                    tree_levels=tree_levels)
-        except (TypeError, ValueError):
-            self._MustUse__silence = True  # not built: do not warn that it was never used
+        except (TypeError, ValueError) as e:
+            refused(self, e)
             raise
         b, k = fmt.bank_size, fmt.k
         ports = {"valid": In(1), "first": In(1), "last": In(1)}

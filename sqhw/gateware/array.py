@@ -11,6 +11,7 @@ from amaranth.lib.wiring import In, Out
 from ..format import HWConfig
 from ..format.pipeline import MEM_OUT_REGS, prefix_stages
 from .pipe import delay
+from .refuse import refused
 from .row import SQRow, word_layout
 from .tiles import ResultQueue, TileBuffers
 from .unpack import Unpacker
@@ -83,8 +84,7 @@ class MacArray(wiring.Component):
 
     def __init__(self, cfg):
         if not isinstance(cfg, HWConfig):
-            self._MustUse__silence = True  # not built: do not warn that it was never used
-            raise TypeError(f"cfg must be an HWConfig, not {cfg!r}")
+            raise refused(self, TypeError(f"cfg must be an HWConfig, not {cfg!r}"))
         self._cfg = cfg
         super().__init__({
             "w": In(stream.Signature(weight_layout(cfg))),

@@ -13,6 +13,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..format.pipeline import DSP_BITS, DSP_STAGES
+from .refuse import refused
 
 __all__ = ["DspMul"]
 
@@ -48,9 +49,8 @@ class DspMul(wiring.Component):
     def __init__(self, a_shape, b_shape):
         wa, wb = _signed_width(a_shape), _signed_width(b_shape)
         if wa > DSP_BITS or wb > DSP_BITS:
-            self._MustUse__silence = True  # not built: do not warn that it was never used
-            raise ValueError(f"a DSP product's operands must fit {DSP_BITS} signed bits, "
-                             f"not {wa} and {wb}")
+            raise refused(self, ValueError(f"a DSP product's operands must fit {DSP_BITS} "
+                                           f"signed bits, not {wa} and {wb}"))
         self._wa, self._wb = wa, wb
         super().__init__({"a": In(a_shape), "b": In(b_shape), "p": Out(signed(wa + wb))})
 

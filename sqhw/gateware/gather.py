@@ -21,6 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..format import SQFormat
 from .pipe import delay
+from .refuse import refused
 from .unpack import _or_tree, _prefix_sums
 
 __all__ = ["SelectGather", "ref_gather"]
@@ -116,8 +117,8 @@ class SelectGather(wiring.Component):
             if not (isinstance(stages, int) and 0 <= stages <= levels):
                 raise ValueError(f"stages must be in 0..{levels} for bank size "
                                  f"{fmt.bank_size}, not {stages!r}")
-        except (TypeError, ValueError):
-            self._MustUse__silence = True  # not built: do not warn that it was never used
+        except (TypeError, ValueError) as e:
+            refused(self, e)
             raise
         self._fmt = fmt
         self._act_bits = act_bits

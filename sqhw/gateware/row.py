@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In, Out
 from ..format import HWConfig, SQFormat
 from .dsp import DspMul
 from .pipe import delay, pipelined_sum
+from .refuse import refused
 from .unpack import rel_width
 
 __all__ = ["SQRow", "word_layout", "tree_sum", "ProductSum"]
@@ -207,11 +208,9 @@ class SQRow(wiring.Component):
 
     def __init__(self, cfg, *, row: int = 0):
         if not isinstance(cfg, HWConfig):
-            self._MustUse__silence = True  # not built: do not warn that it was never used
-            raise TypeError(f"cfg must be an HWConfig, not {cfg!r}")
+            raise refused(self, TypeError(f"cfg must be an HWConfig, not {cfg!r}"))
         if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < cfg.rows:
-            self._MustUse__silence = True
-            raise ValueError(f"row must be in 0..{cfg.rows - 1}, not {row!r}")
+            raise refused(self, ValueError(f"row must be in 0..{cfg.rows - 1}, not {row!r}"))
         self._cfg = cfg
         self._row = row
         super().__init__({

@@ -14,6 +14,7 @@ from amaranth.lib.wiring import In, Out
 from ..format import HWConfig
 from .actarray import ActArray
 from .array import MacArray
+from .refuse import refused
 
 __all__ = ["Top"]
 
@@ -56,8 +57,7 @@ class Top(wiring.Component):
 
     def __init__(self, cfg):
         if not isinstance(cfg, HWConfig):
-            self._MustUse__silence = True  # not built: do not warn that it was never used
-            raise TypeError(f"cfg must be an HWConfig, not {cfg!r}")
+            raise refused(self, TypeError(f"cfg must be an HWConfig, not {cfg!r}"))
         self._cfg = cfg
         super().__init__({
             "s_axis_w_tdata": In(cfg.weight_data_bits),

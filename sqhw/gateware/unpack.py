@@ -19,6 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..format import SQFormat
 from .pipe import delay
+from .refuse import refused
 
 __all__ = ["Unpacker", "rel_width", "ref_unpack"]
 
@@ -117,13 +118,11 @@ class Unpacker(wiring.Component):
 
     def __init__(self, fmt, stages: int = 0):
         if not isinstance(fmt, SQFormat):
-            self._MustUse__silence = True  # not built: do not warn that it was never used
-            raise TypeError(f"fmt must be an SQFormat, not {fmt!r}")
+            raise refused(self, TypeError(f"fmt must be an SQFormat, not {fmt!r}"))
         levels = max(0, (fmt.bank_size - 1).bit_length())
         if not (isinstance(stages, int) and 0 <= stages <= levels):
-            self._MustUse__silence = True
-            raise ValueError(f"stages must be in 0..{levels} for bank size "
-                             f"{fmt.bank_size}, not {stages!r}")
+            raise refused(self, ValueError(f"stages must be in 0..{levels} for bank size "
+                                           f"{fmt.bank_size}, not {stages!r}"))
         self._fmt = fmt
         self._stages = stages
         b, k = fmt.bank_size, fmt.k
