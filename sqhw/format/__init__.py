@@ -16,7 +16,8 @@ from .spec import (
     canonical_digest,
     min_acc_bits,
 )
+from .status import Status
 
 __all__ = ["SQFormat", "HWConfig", "accumulator_bound", "min_acc_bits",
            "act_accumulator_bound", "act_min_acc_bits", "canonical_digest",
-           "OPERANDS", "WEIGHT_BITS", "MULTS", "TREE_LEVELS", "RowPlan", "row_plan"]
+           "OPERANDS", "WEIGHT_BITS", "MULTS", "TREE_LEVELS", "RowPlan", "row_plan", "Status"]

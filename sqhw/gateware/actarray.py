@@ -15,7 +15,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..format import HWConfig
+from ..format import HWConfig, Status
 from ..format.pipeline import MEM_OUT_REGS, PREFIX_LEVELS, prefix_stages
 from .actrow import ActRow
 from .array import result_layout, weight_layout
@@ -118,7 +118,9 @@ class ActArray(wiring.Component):
         err_tile_len = Signal()
         err_token_len = Signal()
         err_act_code = Signal()
-        m.d.comb += self.status.eq(Cat(err_weight, err_tile_len, err_token_len, err_act_code))
+        bits = {Status.ERR_WEIGHT: err_weight, Status.ERR_TILE_LEN: err_tile_len,
+                Status.ERR_TOKEN_LEN: err_token_len, Status.ERR_ACT_CODE: err_act_code}
+        m.d.comb += self.status.eq(Cat(*(bits[s] for s in Status)))
 
         tiles = TileBuffers(m, nb_max)
         in_reset = ResetSignal()

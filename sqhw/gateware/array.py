@@ -8,7 +8,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..format import HWConfig
+from ..format import HWConfig, Status
 from ..format.pipeline import MEM_OUT_REGS, prefix_stages
 from .pipe import delay
 from .refuse import refused
@@ -107,7 +107,9 @@ class MacArray(wiring.Component):
         err_weight = Signal()
         err_tile_len = Signal()
         err_token_len = Signal()
-        m.d.comb += self.status.eq(Cat(err_weight, err_tile_len, err_token_len, Const(0, 1)))
+        bits = {Status.ERR_WEIGHT: err_weight, Status.ERR_TILE_LEN: err_tile_len,
+                Status.ERR_TOKEN_LEN: err_token_len, Status.ERR_ACT_CODE: Const(0, 1)}
+        m.d.comb += self.status.eq(Cat(*(bits[s] for s in Status)))
 
         # Per tile buffer: loaded, bad (any error while loading), last bank index (nb - 1).
         tiles = TileBuffers(m, nb_max)

@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from ..cli import Parser, config_from_args, config_parser
+from ..format import Status
 from ..link import protocol as P
 
 __all__ = ["main"]
@@ -61,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         st = device.check_config()
         if args.command == "status":
-            print(f"core status 0b{st.core:04b}, link errors {st.link_errors}, "
-                  f"config {st.digest}")
+            print(f"core status 0b{st.core:04b} ({Status(st.core).describe()}), link errors "
+                  f"{st.link_errors}, config {st.digest}")
             return 0
         import torch
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from amaranth.hdl import ClockDomain, Module
 
-from sqhw.format import HWConfig, SQFormat
+from sqhw.format import HWConfig, SQFormat, Status
 from sqhw.gateware.array import MacArray
 from sqhw.gateware.emit import verilog_text
 from sqhw.gateware.top import Top
@@ -19,7 +19,8 @@ from sqhw.golden.schedule import Workload, schedule_cycles_for
 from ._util import pack_fields, run_sim, seeded_rng, unpack_fields
 from .test_row import random_acts
 
-ERR_WEIGHT, ERR_TILE_LEN, ERR_TOKEN_LEN = 1, 2, 4
+ERR_WEIGHT, ERR_TILE_LEN, ERR_TOKEN_LEN = (Status.ERR_WEIGHT, Status.ERR_TILE_LEN,
+                                          Status.ERR_TOKEN_LEN)
 
 
 @dataclass

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pytest
 
+from sqhw.format import Status
 from sqhw.format.spec import HWConfig, SQFormat, min_acc_bits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -967,7 +968,7 @@ if cocotb is not None:
             job.col_records = {0: job.nb - 1}
             job.bad_tokens = set(range(job.m))
             await tb.run_jobs([job, Job(cfg, rng)])
-            assert tb.errors_seen == job.m and tb.status() == 0b0100, tb.status()
+            assert tb.errors_seen == job.m and tb.status() == Status.ERR_TOKEN_LEN, tb.status()
             tb.errors_seen = 0
         # Every column beyond nb_max (the extra records are dropped, never written past
         # the tile's buffer).
@@ -976,7 +977,7 @@ if cocotb is not None:
         bad.col_records = {n: cfg.nb_max + 1 for n in range(R)}
         bad.tile_error = True
         await tb.run_jobs([bad, Job(cfg, rng), Job(cfg, rng)])
-        assert tb.errors_seen == bad.m and tb.status() == 0b0010, tb.status()
+        assert tb.errors_seen == bad.m and tb.status() == Status.ERR_TILE_LEN, tb.status()
         tb.errors_seen = 0
         await tb.reset()
 
@@ -996,7 +997,7 @@ if cocotb is not None:
             await tb.run_jobs([job, Job(cfg, rng)])
             tb.set_stalls(None)
             assert tb.errors_seen == 1
-            assert tb.status() == 0b0100, f"{cls}: status {tb.status():04b}"
+            assert tb.status() == Status.ERR_TOKEN_LEN, f"{cls}: status {tb.status():04b}"
             tb.cover(cls)
             tb.errors_seen = 0
         # Far beyond nb_max (the beat counter saturates), in a full-length tile.
@@ -1005,7 +1006,7 @@ if cocotb is not None:
         job.short = {1: 2 * cfg.nb_max + 1}
         job.bad_tokens = {1}
         await tb.run_jobs([job, Job(cfg, rng)])
-        assert tb.errors_seen == 1 and tb.status() == 0b0100
+        assert tb.errors_seen == 1 and tb.status() == Status.ERR_TOKEN_LEN
         tb.errors_seen = 0
         await tb.reset()
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from sqhw.format import Status
 from sqhw.format.spec import HWConfig, SQFormat, act_min_acc_bits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -557,12 +558,12 @@ if cocotb is not None:
         cfg, rng = _cfg_and_rng()
         tb = _make_tb(dut, cfg)
         await _bad_then_good(tb, rng, lambda j: j.corrupt_mask(rng, more=True),
-                             "act:malformed:mask_high", 0b0001)
+                             "act:malformed:mask_high", Status.ERR_WEIGHT)
         if cfg.fmt.k:
             await _bad_then_good(tb, rng, lambda j: j.corrupt_mask(rng, more=False),
-                                 "act:malformed:mask_low", 0b0001)
+                                 "act:malformed:mask_low", Status.ERR_WEIGHT)
         await _bad_then_good(tb, rng, lambda j: j.corrupt_weight_code(rng),
-                             "act:malformed:weight_code", 0b0001)
+                             "act:malformed:weight_code", Status.ERR_WEIGHT)
 
     @cocotb.test()
     async def act_malformed_codes(dut):
@@ -572,10 +573,10 @@ if cocotb is not None:
         tb = _make_tb(dut, cfg)
         if cfg.fmt.k:
             await _bad_then_good(tb, rng, lambda j: j.corrupt_act_code(rng, high=True),
-                                 "act:malformed:high_code", 0b1000, per_token=True)
+                                 "act:malformed:high_code", Status.ERR_ACT_CODE, per_token=True)
         if cfg.fmt.low_bits:
             await _bad_then_good(tb, rng, lambda j: j.corrupt_act_code(rng, high=False),
-                                 "act:malformed:low_code", 0b1000, per_token=True)
+                                 "act:malformed:low_code", Status.ERR_ACT_CODE, per_token=True)
 
     @cocotb.test()
     async def act_malformed_lengths(dut):
@@ -593,13 +594,13 @@ if cocotb is not None:
                 job.short = {m: job.nb + 1 for m in range(job.m)}
             job.tile_error = True
 
-        await _bad_then_good(tb, rng, tile_len, "act:malformed:tile_len", 0b0010)
+        await _bad_then_good(tb, rng, tile_len, "act:malformed:tile_len", Status.ERR_TILE_LEN)
         for name, delta in (("act:malformed:token_long", 1), ("act:malformed:token_short", -1)):
             def tok_len(job, delta=delta):
                 bad = rng.randrange(job.m)
                 job.short = {bad: job.nb + delta}
                 job.bad_tokens = {bad}
-            await _bad_then_good(tb, rng, tok_len, name, 0b0100, per_token=True)
+            await _bad_then_good(tb, rng, tok_len, name, Status.ERR_TOKEN_LEN, per_token=True)
 
     @cocotb.test()
     async def act_reset_mid_job(dut):
