@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 from ..format import SQFormat
 from .pipe import delay
 from .refuse import refused
-from .unpack import _or_tree, _prefix_sums
+from .unpack import _or_tree, _prefix_sums, check_stages
 
 __all__ = ["SelectGather", "ref_gather"]
 
@@ -113,10 +113,7 @@ class SelectGather(wiring.Component):
                 raise ValueError(f"act_bits must be in {need}..8 for {fmt.name} "
                                  f"(it must hold a {'high' if fmt.k else 'low'} code), "
                                  f"not {act_bits}")
-            levels = max(0, (fmt.bank_size - 1).bit_length())
-            if not (isinstance(stages, int) and 0 <= stages <= levels):
-                raise ValueError(f"stages must be in 0..{levels} for bank size "
-                                 f"{fmt.bank_size}, not {stages!r}")
+            check_stages(fmt.bank_size, stages)
         except (TypeError, ValueError) as e:
             refused(self, e)
             raise

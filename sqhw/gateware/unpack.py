@@ -18,6 +18,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..format import SQFormat
+from ..format.pipeline import adder_levels
 from .pipe import delay
 from .refuse import refused
 
@@ -51,10 +52,8 @@ def _prefix_sums(m, bits, stages: int = 0, name: str = "pre"):
     so that the netlist (and the simulator) share it rather than re-expanding it.
     """
     n = len(bits)
-    levels = max(0, (n - 1).bit_length())
-    if not 0 <= stages <= levels:
-        raise ValueError(f"a {n}-input prefix network has {levels} levels: it takes 0.."
-                         f"{levels} register stages, not {stages}")
+    levels = adder_levels(n)
+    check_stages(n, stages)
     reg_after = {-(-(s + 1) * levels // stages) for s in range(stages)}
     vals = [bit.as_unsigned() for bit in bits]
     for d in range(levels):
@@ -72,6 +71,15 @@ def _prefix_sums(m, bits, stages: int = 0, name: str = "pre"):
             m.d.sync += [r.eq(v) for r, v in zip(regs, vals, strict=True)]
             vals = regs
     return vals
+
+
+def check_stages(bank_size: int, stages) -> None:
+    """Raise ValueError unless ``stages`` is a register count a prefix network over
+    ``bank_size`` inputs can take: 0 .. ``ceil(log2 b)``."""
+    levels = adder_levels(bank_size)
+    if isinstance(stages, bool) or not isinstance(stages, int) or not 0 <= stages <= levels:
+        raise ValueError(f"stages must be in 0..{levels} for bank size {bank_size}, "
+                         f"not {stages!r}")
 
 
 def _or_tree(values):
@@ -119,10 +127,11 @@ class Unpacker(wiring.Component):
     def __init__(self, fmt, stages: int = 0):
         if not isinstance(fmt, SQFormat):
             raise refused(self, TypeError(f"fmt must be an SQFormat, not {fmt!r}"))
-        levels = max(0, (fmt.bank_size - 1).bit_length())
-        if not (isinstance(stages, int) and 0 <= stages <= levels):
-            raise refused(self, ValueError(f"stages must be in 0..{levels} for bank size "
-                                           f"{fmt.bank_size}, not {stages!r}"))
+        try:
+            check_stages(fmt.bank_size, stages)
+        except ValueError as e:
+            refused(self, e)
+            raise
         self._fmt = fmt
         self._stages = stages
         b, k = fmt.bank_size, fmt.k
