@@ -243,7 +243,7 @@ def min_acc_bits(fmt: SQFormat, act_bits: int, k_max: int, multiple: int = 8) ->
 def act_accumulator_bound(fmt: SQFormat, weight_bits: int, k_max: int) -> int:
     """Largest ``|y|`` for any K ≤ ``k_max`` in activation mode (``docs/activation-mode.md``
     §4), the one bound that both :class:`HWConfig` (``operand="activation"``) and the
-    activation-mode row (:func:`sqhw.gateware.actrow.row_config`) size the accumulator by.
+    activation-mode row (:attr:`HWConfig.swapped_row`) size the accumulator by.
 
     ``per_bank = (2^sb - 1) · 2^(wb-1) · (k·2^(h-1) + (b-k)·2^(l-1))`` (the low term only
     when l > 0) and ``bound = (k_max / b) · per_bank``. Magnitudes ``2^(x-1)`` rather than
@@ -380,6 +380,26 @@ class HWConfig:
     def is_act_mode(self) -> bool:
         """True in activation mode (``operand == "activation"``)."""
         return self.operand == "activation"
+
+    @property
+    def swapped_row(self) -> "HWConfig":
+        """Activation mode: the configuration of the weight-mode row every activation-mode
+        row is built on, with the roles swapped: the activations' format in the weight
+        role, ``weight_bits`` in the activation role, one row, this accumulator. It always
+        validates: this accumulator holds the activation-mode bound, which is never below
+        that row's own (it counts a low code as ``2^(l-1)``, not ``2^(l-1) - 1``).
+
+        Raises
+        ------
+        ValueError
+            In weight mode (there is no swapped row).
+        """
+        if not self.is_act_mode:
+            raise ValueError("swapped_row is an activation-mode configuration's; this one "
+                             "is weight mode")
+        return HWConfig(fmt=self.fmt, rows=1, act_bits=self.weight_bits, k_max=self.k_max,
+                        acc_bits=self.acc_bits, mults=self.mults,
+                        tree_levels=self.tree_levels)
 
     @property
     def acc_bound(self) -> int:

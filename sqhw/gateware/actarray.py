@@ -234,8 +234,7 @@ class ActArray(wiring.Component):
                 wp.en.eq(s1.valid & s1.we & (s1.row == r + 1)),
                 rp.addr.eq(rd_w),
             ]
-            row = ActRow(fmt, wb, cfg.k_max, acc_bits=cfg.acc_bits, mults=cfg.mults,
-                         tree_levels=cfg.tree_levels)
+            row = ActRow(cfg)
             m.submodules[f"row{r}"] = row
             m.d.comb += [
                 row.valid.eq(ctl2[0]),

@@ -21,31 +21,11 @@ from amaranth.hdl import Const, Module, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..format import HWConfig, SQFormat, act_accumulator_bound, act_min_acc_bits
+from ..format import HWConfig
 from .refuse import refused
 from .row import SQRow
 
-__all__ = ["ActRow", "row_config"]
-
-
-def row_config(fmt: SQFormat, weight_bits: int, k_max: int,
-               acc_bits: int | None = None, *, mults: str = "lut",
-               tree_levels: int = 1) -> HWConfig:
-    """The :class:`~sqhw.format.HWConfig` of the inner :class:`~.row.SQRow`: the activation
-    format in the weight role, ``weight_bits`` in the activation role, and the accumulator
-    width ``acc_bits`` (default :func:`~sqhw.format.act_min_acc_bits`, the activation mode's
-    own bound, which is also what ``HWConfig(operand="activation")`` checks). That bound is
-    never below the role-swapped row's weight-mode bound (it counts a low code as
-    ``2^(l-1)``, not ``2^(l-1)-1``), so the inner config always validates."""
-    if weight_bits not in (4, 8):
-        raise ValueError(f"weight_bits must be 4 or 8, not {weight_bits!r}")
-    if acc_bits is None:
-        acc_bits = act_min_acc_bits(fmt, weight_bits, k_max)
-    elif act_accumulator_bound(fmt, weight_bits, k_max) > (1 << (acc_bits - 1)) - 1:
-        raise ValueError(f"acc_bits {acc_bits} can overflow in activation mode at k_max "
-                         f"{k_max}; use acc_bits >= {act_min_acc_bits(fmt, weight_bits, k_max, 1)}")
-    return HWConfig(fmt=fmt, rows=1, act_bits=weight_bits, k_max=k_max, acc_bits=acc_bits,
-                    mults=mults, tree_levels=tree_levels)
+__all__ = ["ActRow"]
 
 
 class ActRow(wiring.Component):
@@ -53,16 +33,10 @@ class ActRow(wiring.Component):
 
     Parameters
     ----------
-    fmt : SQFormat
-        The activation format (``high_bits``/``low_bits`` of the activation lanes).
-    weight_bits : int
-        4 or 8: the dense weight codes.
-    k_max : int
-        Largest K of a tile (sets the accumulator width, :func:`row_config`).
-    acc_bits : int, optional
-        Accumulator width (default: :func:`~sqhw.format.act_min_acc_bits`).
-    mults, tree_levels :
-        As :class:`~sqhw.format.HWConfig`'s.
+    cfg : HWConfig
+        An activation-mode configuration (``operand = "activation"``): the activations'
+        format, ``weight_bits``, ``k_max``, ``acc_bits``, ``mults`` and ``tree_levels``. The
+        row is the weight-mode row of :attr:`~sqhw.format.HWConfig.swapped_row`.
 
     Attributes
     ----------
@@ -78,19 +52,19 @@ class ActRow(wiring.Component):
         The column's reordered weight row of this bank (high channels first).
     o_valid : Out(1)
     result : Out(signed(acc_bits))
-        The token sum, ``acc_bits = row_config(...).acc_bits``.
+        The token sum, ``cfg.acc_bits`` wide.
 
     Latency: :attr:`latency` cycles, as the inner ``SQRow``.
     """
 
-    def __init__(self, fmt: SQFormat, weight_bits: int, k_max: int, *, mults: str = "lut",
-                 tree_levels: int = 1, acc_bits: int | None = None):
-        try:
-            self._cfg = row_config(fmt, weight_bits, k_max, acc_bits, mults=mults,
-                                   tree_levels=tree_levels)
-        except (TypeError, ValueError) as e:
-            refused(self, e)
-            raise
+    def __init__(self, cfg: HWConfig):
+        if not isinstance(cfg, HWConfig):
+            raise refused(self, TypeError(f"cfg must be an HWConfig, not {cfg!r}"))
+        if not cfg.is_act_mode:
+            raise refused(self, ValueError("ActRow needs an activation-mode configuration "
+                                           "(operand 'activation'), not weight mode"))
+        self._cfg = cfg.swapped_row
+        fmt, weight_bits = cfg.fmt, cfg.weight_bits
         b, k = fmt.bank_size, fmt.k
         ports = {"valid": In(1), "first": In(1), "last": In(1)}
         if fmt.has_high:
@@ -106,7 +80,7 @@ class ActRow(wiring.Component):
 
     @property
     def cfg(self) -> HWConfig:
-        """The inner row's configuration (:func:`row_config`)."""
+        """The inner row's configuration (``cfg.swapped_row``)."""
         return self._cfg
 
     @property

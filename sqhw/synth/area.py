@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from ..format import HWConfig, SQFormat
+from ..format import HWConfig, SQFormat, act_min_acc_bits
 from ..toolchain.yosys import cmos_script, run_yosys, yosys_stats
 
 __all__ = ["K_MAX", "build_row", "row_area", "neutral_count", "run_area", "area_code_sources"]
@@ -54,7 +54,9 @@ def build_row(design, mults: str):
     if isinstance(design, SQFormat):
         return SelectGather(design, 8), 0
     fmt, weight_bits = design
-    return ActRow(fmt, weight_bits, K_MAX, mults=mults), fmt.bank_size
+    cfg = HWConfig(fmt=fmt, k_max=K_MAX, operand="activation", weight_bits=weight_bits,
+                   acc_bits=act_min_acc_bits(fmt, weight_bits, K_MAX), mults=mults)
+    return ActRow(cfg), fmt.bank_size
 
 
 def row_area(design, mults: str = "lut") -> dict:

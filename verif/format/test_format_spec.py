@@ -430,15 +430,17 @@ def test_activation_mode_dict_round_trip_and_digest():
 
 def test_activation_mode_bound_is_the_act_bound():
     from sqhw.format import act_accumulator_bound, act_min_acc_bits
-    from sqhw.gateware.actrow import row_config
     cfg = _act_cfg()
     assert cfg.acc_bound == act_accumulator_bound(ACT_FMT, 4, 64)
     # 4 banks · 255 · 8 · (2·128 + 14·8) = 3_003_392: 23 bits signed -> 24
     assert cfg.acc_bound == 4 * 255 * 8 * (2 * 128 + 14 * 8) == 3_002_880
     need = act_min_acc_bits(ACT_FMT, 4, 64)
     assert need == 24
-    # ActRow sizes its accumulator by the same function.
-    assert row_config(ACT_FMT, 4, 64).acc_bits == need
+    # The activation-mode row is built on the swapped row of the same accumulator.
+    assert cfg.swapped_row.acc_bits == cfg.acc_bits == need
+    assert cfg.swapped_row.act_bits == 4 and cfg.swapped_row.rows == 1
+    with pytest.raises(ValueError, match="swapped_row is an activation-mode"):
+        _ = HWConfig().swapped_row
     with pytest.raises(ValueError, match=r"acc_bits >= 23"):
         _act_cfg(acc_bits=16)
     # The weight-mode bound of the same numbers would accept a narrower accumulator in some

@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 import torch
 
-from sqhw.format import SQFormat
-from sqhw.gateware.actrow import ActRow, row_config
+from sqhw.format import HWConfig, SQFormat
+from sqhw.gateware.actrow import ActRow
 from sqhw.golden import (
     act_min_acc_bits,
     hw_bank_partials_act,
@@ -18,6 +18,12 @@ from sqhw.golden import (
 )
 
 from ._util import drive_row, pack_fields, seeded_rng
+
+
+def act_cfg(fmt, weight_bits, k_max):
+    """The activation-mode configuration of one row (its own bound's accumulator)."""
+    return HWConfig(fmt=fmt, k_max=k_max, operand="activation", weight_bits=weight_bits,
+                    acc_bits=act_min_acc_bits(fmt, weight_bits, k_max))
 
 
 def random_mask(fmt: SQFormat, K: int, gen) -> torch.Tensor:
@@ -54,7 +60,7 @@ def run_actrow(fmt, weight_bits, rng, nb, M, stall=0.3, bubble=0.15, extremes=Fa
     high, low = act.high_codes(), act.low_codes()
     w_rows = weight.codes.to(torch.int64)[reorder_permutation(mask, fmt), 0].reshape(nb, b)
 
-    dut = ActRow(fmt, weight_bits, k_max=K)
+    dut = ActRow(act_cfg(fmt, weight_bits, K))
     assert dut.cfg.acc_bits >= act_min_acc_bits(fmt, weight_bits, K)
 
     def bank(m, j):
@@ -98,12 +104,16 @@ def test_actrow_extremes(request, name):
 
 
 def test_actrow_no_stall(request):
-    """Back-to-back banks: one bank per cycle, latency ``row_config(...).row_latency``."""
+    """Back-to-back banks: one bank per cycle, latency ``cfg.swapped_row.row_latency``."""
     fmt, wb = FORMATS["b16-8/4-k2-w4"]
     assert run_actrow(fmt, wb, seeded_rng(request), 1, M=12, stall=0.0, bubble=0.0) == \
-        [row_config(fmt, wb, 64).row_latency] * 12
+        [act_cfg(fmt, wb, 64).swapped_row.row_latency] * 12
 
 
 def test_weight_bits_checked():
     with pytest.raises(ValueError, match="weight_bits must be 4 or 8, not 6"):
-        ActRow(SQFormat(), 6, 64)
+        act_cfg(SQFormat(), 6, 64)
+    with pytest.raises(ValueError, match="ActRow needs an activation-mode configuration"):
+        ActRow(HWConfig())
+    with pytest.raises(TypeError, match="cfg must be an HWConfig"):
+        ActRow(SQFormat())
