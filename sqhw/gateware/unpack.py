@@ -55,18 +55,24 @@ def _prefix_sums(m, bits, stages: int = 0, name: str = "pre"):
     levels = adder_levels(n)
     check_stages(n, stages)
     reg_after = {-(-(s + 1) * levels // stages) for s in range(stages)}
+
+    def most(i, d):
+        """The largest sum at ``i`` after level ``d``: it counts the bits from the start of
+        its block of ``2^(d+1)`` up to ``i`` (all up to ``i`` after the last level)."""
+        return (i & ((2 << d) - 1)) + 1
+
     vals = [bit.as_unsigned() for bit in bits]
     for d in range(levels):
         nxt = []
         for i, v in enumerate(vals):
             if i >> d & 1:
-                s = Signal(range(i + 2), name=f"{name}{d}_{i}")
+                s = Signal(range(most(i, d) + 1), name=f"{name}{d}_{i}")
                 m.d.comb += s.eq(v + vals[(i >> d << d) - 1])
                 v = s
             nxt.append(v)
         vals = nxt
         if d + 1 in reg_after:
-            regs = [Signal(range(i + 2), name=f"{name}{d}_{i}_q", reset_less=True)
+            regs = [Signal(range(most(i, d) + 1), name=f"{name}{d}_{i}_q", reset_less=True)
                     for i in range(n)]
             m.d.sync += [r.eq(v) for r, v in zip(regs, vals, strict=True)]
             vals = regs
