@@ -99,7 +99,9 @@ def ecp5_pll(fin_hz: float, fout_hz: float) -> tuple[dict, float]:
                 if best is None or key < best[0]:
                     best = (key, idiv, fbdiv, odiv, f)
     if best is None or best[0][0] > fout * 0.01:
-        raise ValueError(f"the ECP5 PLL cannot make {fout:g} MHz from {fin:g} MHz")
+        raise ValueError(f"the ECP5 PLL cannot make {fout:g} MHz from {fin:g} MHz (it makes "
+                         f"3.125 to 800 MHz: VCO 400..800 MHz over an output divider "
+                         f"1..128); pick --freq in that range")
     _, idiv, fbdiv, odiv, f = best
     params = {"CLKI_DIV": idiv, "CLKFB_DIV": fbdiv, "CLKOP_DIV": odiv,
               "CLKOP_CPHASE": odiv - 1, "CLKOP_FPHASE": 0}
@@ -132,7 +134,9 @@ def ice40_pll(fin_hz: float, fout_hz: float) -> tuple[dict, float]:
                 if best is None or key < best[0]:
                     best = (key, divr, divf, divq, fpfd, f)
     if best is None or best[0] > fout * 0.01:
-        raise ValueError(f"the iCE40 PLL cannot make {fout:g} MHz from {fin:g} MHz")
+        raise ValueError(f"the iCE40 PLL cannot make {fout:g} MHz from {fin:g} MHz (it makes "
+                         f"about 8.4 to 533 MHz: VCO 533..1066 MHz over 2..64); pick --freq "
+                         f"in that range")
     _, divr, divf, divq, fpfd, f = best
     filt = next(i for i, lim in enumerate((17, 26, 44, 66, 101, 1e9), start=1) if fpfd < lim)
     params = {"DIVR": divr, "DIVF": divf, "DIVQ": divq, "FILTER_RANGE": filt}
@@ -172,6 +176,8 @@ class BoardTop(Elaboratable):
         check_config(cfg)                     # before any tool runs
         self.board = board
         self.cfg = cfg
+        if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
+            raise ValueError(f"--baud must be a positive bit rate, not {baud!r}")
         self.pll_params, self.f_core_hz = board.pll(freq_hz)
         self.divisor = round(self.f_core_hz / baud)
         if self.divisor < 4:

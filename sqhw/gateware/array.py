@@ -50,12 +50,12 @@ class MacArray(wiring.Component):
     Weight path: a record accepted on ``w`` is registered, decoded by the one shared
     :class:`~.unpack.Unpacker` (pipelined: ``prefix_stages(b)`` stages), registered again
     and written, decoded, into the weight memory of the row it belongs to (one
-    :class:`~amaranth.lib.memory.Memory` of depth ``2·nb_max`` per row: two tile buffers). Compute path: each accepted activation bank
-    reads the decoded word of every row at the same (registered) address and is broadcast
-    to all rows. One bank per cycle, with no bubble between tokens or tiles. The pipeline
-    has no enable: a token is accepted only while the :class:`~.tiles.ResultQueue` holds a
-    slot for its result, so ``a.ready`` depends on no combinational path from ``r.ready``
-    (datasheet §9).
+    :class:`~amaranth.lib.memory.Memory` of depth ``2·nb_max`` per row: two tile buffers).
+    Compute path: each accepted activation bank reads the decoded word of every row at the
+    same (registered) address and is broadcast to all rows. One bank per cycle, with no
+    bubble between tokens or tiles. The pipeline has no enable: a token is accepted only
+    while the :class:`~.tiles.ResultQueue` holds a slot for its result, so ``a.ready``
+    depends on no combinational path from ``r.ready`` (datasheet §9).
 
     Parameters
     ----------

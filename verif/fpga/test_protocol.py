@@ -90,6 +90,25 @@ def test_pll_dividers():
         ice40_pll(12e6, 1e6)
 
 
+@pytest.mark.parametrize("args, says", [
+    (["--baud", "0"], "--baud must be a positive bit rate, not 0"),
+    (["--baud", "-9600"], "--baud must be a positive bit rate, not -9600"),
+    (["--freq", "0"], "it makes 3.125 to 800 MHz"),
+    (["--freq", "5000"], "pick --freq in that range"),
+])
+def test_bad_clock_and_baud_one_line_exit_2(capsys, tmp_path, args, says):
+    """A clock the PLL cannot make says which it can; a baud of 0 is a usage error, not a
+    division by zero. Refused before any tool runs, nothing written."""
+    from sqhw.fpga.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["build", "--board", "ulx3s-85f", "--rows", "1", "--k-max", "32", *args,
+              "--out", str(tmp_path / "out")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and "Traceback" not in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_link_refuses_activation_mode(capsys, tmp_path):
     """The host link speaks weight-mode payloads only: an activation-mode core is refused
     before any tool runs, and nothing is written."""
