@@ -15,6 +15,7 @@ import pytest
 from sqhw.cli import STAMP, out_problem
 from sqhw.format import HWConfig
 from sqhw.gen import generate
+from sqhw.gen.cli import write_rtl
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,6 +84,27 @@ def test_gen_replaces_only_its_own_output(tmp_path):
     with pytest.raises(ValueError, match="did not write; it is left alone"):
         generate(cfg, mine)
     assert (mine / "notes.txt").read_text() == "my notes\n"
+
+
+def test_gen_twice_touches_nothing(tmp_path):
+    """A second identical `gen` says the output is up to date and writes nothing (every
+    file keeps its inode and modification time)."""
+    args = ["--rows", "1", "--k-max", "64", "--out", str(tmp_path / "rtl")]
+    r1 = subprocess.run([sys.executable, "-m", "sqhw.gen", *args], capture_output=True,
+                        text=True, cwd=tmp_path, timeout=600)
+    assert r1.returncode == 0 and "wrote" in r1.stderr, r1.stderr
+    before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns)
+              for p in (tmp_path / "rtl").iterdir()}
+    r2 = subprocess.run([sys.executable, "-m", "sqhw.gen", *args], capture_output=True,
+                        text=True, cwd=tmp_path, timeout=600)
+    assert r2.returncode == 0 and "up to date: unchanged" in r2.stderr, r2.stderr
+    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns)
+             for p in (tmp_path / "rtl").iterdir()}
+    assert after == before
+    # A changed file of ours is rewritten.
+    (tmp_path / "rtl" / "files.f").write_text("edited\n")
+    out, changed = write_rtl(HWConfig(rows=1, k_max=64), tmp_path / "rtl")
+    assert changed and (out / "files.f").read_text() == "sqhw_top.v\n"
 
 
 def test_out_problem_reasons(tmp_path):

@@ -8,12 +8,12 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from ..cli import PRESETS, config_from_args, config_parser, out_problem, replace_dir
+from ..cli import PRESETS, STAMP, config_from_args, config_parser, out_problem, replace_dir
 from ..format import HWConfig
 from ..synth.fit import BUDGETS, fitted
 
-__all__ = ["main", "generate", "config_from_args", "PRESETS", "manifest", "replace_dir",
-           "mode_name"]
+__all__ = ["main", "generate", "write_rtl", "config_from_args", "PRESETS", "manifest",
+           "replace_dir", "mode_name"]
 
 VERILOG_NAME = "sqhw_top.v"
 
@@ -77,9 +77,19 @@ def manifest(cfg: HWConfig) -> dict:
 
 def generate(cfg: HWConfig, out: Path | None = None) -> Path:
     """Write the Verilog, ``config.json`` and ``files.f`` of ``cfg`` into ``out``
-    (default ``rtl_out/<digest>``). Everything is written to a temporary folder beside
-    ``out`` and renamed into place, so a failure leaves nothing half-written; a previous
-    ``gen`` output there is replaced whole.
+    (default ``rtl_out/<digest>``) and return ``out``: :func:`write_rtl` without its
+    "changed" flag."""
+    return write_rtl(cfg, out)[0]
+
+
+def write_rtl(cfg: HWConfig, out: Path | None = None) -> tuple[Path, bool]:
+    """Write the Verilog, ``config.json`` and ``files.f`` of ``cfg`` into ``out``
+    (default ``rtl_out/<digest>``); return ``(out, changed)``.
+
+    When ``out`` already is a ``gen`` output with exactly these files, nothing is written
+    (``changed`` is False: no file is touched). Otherwise everything is written to a
+    temporary folder beside ``out`` and renamed into place, so a failure leaves nothing
+    half-written; a previous ``gen`` output there is replaced whole.
 
     Raises
     ------
@@ -94,21 +104,35 @@ def generate(cfg: HWConfig, out: Path | None = None) -> Path:
     out = Path(out) if out is not None else Path("rtl_out") / cfg.digest()
     if (why := out_problem(out, "gen")) is not None:
         raise ValueError(why)
+    files = {VERILOG_NAME: verilog_text(cfg),
+             "config.json": json.dumps(manifest(cfg), indent=2) + "\n",
+             "files.f": VERILOG_NAME + "\n"}
+    if _holds(out, files):
+        return out, False
     out.parent.mkdir(parents=True, exist_ok=True)
-    text = verilog_text(cfg)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)           # mkdtemp makes it 0700; give it a normal folder's mode
     try:
-        (tmp / VERILOG_NAME).write_text(text)
-        (tmp / "config.json").write_text(json.dumps(manifest(cfg), indent=2) + "\n")
-        (tmp / "files.f").write_text(VERILOG_NAME + "\n")
+        for name, text in files.items():
+            (tmp / name).write_text(text)
         replace_dir(tmp, out, "gen")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
+    return out, True
+
+
+def _holds(out: Path, files: dict[str, str]) -> bool:
+    """True if ``out`` is a ``gen`` output holding exactly ``files`` (and its stamp)."""
+    if not (out / STAMP).is_file():
+        return False
+    try:
+        names = {p.name for p in out.iterdir()} - {STAMP}
+        return names == set(files) and all((out / n).read_text() == t for n, t in files.items())
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,11 +154,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"digest": cfg.digest(), "config": cfg.to_dict()}))
         return 0
     try:
-        out = generate(cfg, args.out)
+        out, changed = write_rtl(cfg, args.out)
     except ValueError as e:
         parser.error(f"--out: {e}")
     except OSError as e:
         parser.error(f"cannot write --out {args.out}: {e.strerror or e}")
+    done = f"wrote {out}/{VERILOG_NAME}" if changed else f"{out} is up to date: unchanged"
     print(f"{mode_name(cfg)}, {cfg.rows} rows, {cfg.rows * cfg.fmt.bank_size} MACs/cycle, "
-          f"digest {cfg.digest()}: wrote {out}/{VERILOG_NAME}", file=sys.stderr)
+          f"digest {cfg.digest()}: {done}", file=sys.stderr)
     return 0
