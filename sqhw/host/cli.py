@@ -52,6 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_args(args)
     except (ValueError, TypeError) as e:
         parser.error(str(e))
+    if args.command == "matmul":                  # the job, checked before the port opens
+        b = cfg.fmt.bank_size
+        if args.k is not None and not (0 < args.k <= cfg.k_max and args.k % b == 0):
+            parser.error(f"--k must be a positive multiple of the bank size {b} up to "
+                         f"--k-max {cfg.k_max}, not {args.k}")
+        if args.m < 1:
+            parser.error(f"--m must be at least 1, not {args.m}")
+        if args.n is not None and args.n < 1:
+            parser.error(f"--n must be at least 1, not {args.n}")
     from .driver import Device, SerialTransport, matmul
     try:
         transport = SerialTransport(args.port, args.baud)
