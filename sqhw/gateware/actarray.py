@@ -11,17 +11,15 @@ order plus the token's scale codes of that bank.
 """
 
 from amaranth.hdl import Cat, Module, Mux, ResetSignal, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig, Status
 from ..format.pipeline import MEM_OUT_REGS, PREFIX_LEVELS, prefix_stages
 from .actrow import ActRow
-from .array import result_layout, weight_layout
 from .gather import SelectGather
 from .pipe import delay, pipelined_sum
-from .refuse import refused
+from .skeleton import TileArray, result_layout, weight_layout
 from .tiles import ResultQueue, TileBuffers
 
 __all__ = ["ActArray", "weight_layout", "act_layout", "result_layout"]
@@ -42,7 +40,7 @@ def act_layout(cfg: HWConfig) -> data.StructLayout:
     return data.StructLayout(fields)
 
 
-class ActArray(wiring.Component):
+class ActArray(TileArray):
     """R activation-mode rows sharing one activation stream and one select-and-gather unit.
 
     Weight path: records accepted on ``w`` are counted into columns and banks exactly as in
@@ -88,23 +86,10 @@ class ActArray(wiring.Component):
         If ``cfg.operand`` is not ``"activation"``.
     """
 
-    def __init__(self, cfg):
-        if not isinstance(cfg, HWConfig):
-            raise refused(self, TypeError(f"cfg must be an HWConfig, not {cfg!r}"))
-        if not cfg.is_act_mode:
-            raise refused(self, ValueError(f"cfg.operand must be 'activation' for ActArray, not "
-                                           f"{cfg.operand!r}; use MacArray in weight mode"))
-        self._cfg = cfg
-        super().__init__({
-            "w": In(stream.Signature(weight_layout(cfg))),
-            "a": In(stream.Signature(act_layout(cfg))),
-            "r": Out(stream.Signature(result_layout(cfg))),
-            "status": Out(4),
-        })
+    OPERAND, OTHER = "activation", "MacArray"
 
-    @property
-    def cfg(self) -> HWConfig:
-        return self._cfg
+    def __init__(self, cfg):
+        super().__init__(cfg, act_layout)
 
     def elaborate(self, platform):
         m = Module()
@@ -114,13 +99,8 @@ class ActArray(wiring.Component):
         wb = cfg.weight_bits
         wlayout = data.ArrayLayout(signed(wb), b)
 
-        err_weight = Signal()
-        err_tile_len = Signal()
-        err_token_len = Signal()
-        err_act_code = Signal()
-        bits = {Status.ERR_WEIGHT: err_weight, Status.ERR_TILE_LEN: err_tile_len,
-                Status.ERR_TOKEN_LEN: err_token_len, Status.ERR_ACT_CODE: err_act_code}
-        m.d.comb += self.status.eq(Cat(*(bits[s] for s in Status)))
+        err = self.status_bits(m)
+        err_weight, err_tile_len, err_token_len, err_act_code = (err[s] for s in Status)
 
         tiles = TileBuffers(m, nb_max)
         in_reset = ResetSignal()

@@ -4,26 +4,18 @@ Datasheet §7 (operation) and §8 (errors) are the specification of this module.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig, Status
 from ..format.pipeline import MEM_OUT_REGS, prefix_stages
 from .pipe import delay
-from .refuse import refused
 from .row import SQRow, word_layout
+from .skeleton import TileArray, result_layout, weight_layout
 from .tiles import ResultQueue, TileBuffers
 from .unpack import Unpacker
 
 __all__ = ["MacArray", "weight_layout", "act_layout", "result_layout"]
-
-
-def weight_layout(cfg: HWConfig) -> data.StructLayout:
-    """Payload of the weight stream: one record and ``last``. A raw SQ record (datasheet §4)
-    in weight mode; in activation mode a mask word or a dense weight row slice (§10), both
-    ``cfg.weight_data_bits`` wide."""
-    return data.StructLayout({"data": unsigned(cfg.weight_data_bits), "last": 1})
 
 
 def act_layout(cfg: HWConfig) -> data.StructLayout:
@@ -36,15 +28,7 @@ def act_layout(cfg: HWConfig) -> data.StructLayout:
     })
 
 
-def result_layout(cfg: HWConfig) -> data.StructLayout:
-    """Payload of the result stream: R sums and ``user`` (1 = error, sums are 0)."""
-    return data.StructLayout({
-        "data": data.ArrayLayout(signed(cfg.acc_bits), cfg.rows),
-        "user": 1,
-    })
-
-
-class MacArray(wiring.Component):
+class MacArray(TileArray):
     """R SQ rows sharing one activation stream, with a double-buffered weight store.
 
     Weight path: a record accepted on ``w`` is registered, decoded by the one shared
@@ -79,22 +63,14 @@ class MacArray(wiring.Component):
     ------
     TypeError
         If ``cfg`` is not an :class:`~sqhw.format.HWConfig`.
+    ValueError
+        If ``cfg`` is an activation-mode configuration (that is :class:`~.actarray.ActArray`).
     """
 
-    def __init__(self, cfg):
-        if not isinstance(cfg, HWConfig):
-            raise refused(self, TypeError(f"cfg must be an HWConfig, not {cfg!r}"))
-        self._cfg = cfg
-        super().__init__({
-            "w": In(stream.Signature(weight_layout(cfg))),
-            "a": In(stream.Signature(act_layout(cfg))),
-            "r": Out(stream.Signature(result_layout(cfg))),
-            "status": Out(4),
-        })
+    OPERAND, OTHER = "weight", "ActArray"
 
-    @property
-    def cfg(self) -> HWConfig:
-        return self._cfg
+    def __init__(self, cfg):
+        super().__init__(cfg, act_layout)
 
     def elaborate(self, platform):
         m = Module()
@@ -103,12 +79,9 @@ class MacArray(wiring.Component):
         R, b, k, nb_max = cfg.rows, fmt.bank_size, fmt.k, cfg.nb_max
         h = fmt.high_bits
 
-        err_weight = Signal()
-        err_tile_len = Signal()
-        err_token_len = Signal()
-        bits = {Status.ERR_WEIGHT: err_weight, Status.ERR_TILE_LEN: err_tile_len,
-                Status.ERR_TOKEN_LEN: err_token_len, Status.ERR_ACT_CODE: Const(0, 1)}
-        m.d.comb += self.status.eq(Cat(*(bits[s] for s in Status)))
+        err = self.status_bits(m)
+        err_weight, err_tile_len, err_token_len = (
+            err[Status.ERR_WEIGHT], err[Status.ERR_TILE_LEN], err[Status.ERR_TOKEN_LEN])
 
         # Per tile buffer: loaded, bad (any error while loading), last bank index (nb - 1).
         tiles = TileBuffers(m, nb_max)

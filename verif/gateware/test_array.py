@@ -420,6 +420,9 @@ def test_verilog_ports_and_determinism():
 def test_parameter_check():
     with pytest.raises(TypeError, match="cfg must be an HWConfig, not None"):
         MacArray(None)
+    act = HWConfig(rows=2, k_max=32, operand="activation", weight_bits=4, acc_bits=24)
+    with pytest.raises(ValueError, match="'weight' for MacArray, not 'activation'; use ActArray"):
+        MacArray(act)
     with pytest.raises(TypeError, match="cfg must be an HWConfig, not 4"):
         Top(4)
     with pytest.raises(TypeError, match="cfg must be an HWConfig, not 4"):
