@@ -55,7 +55,7 @@ def config_parser(prog: str | None = None, description: str | None = None) -> Pa
     p = Parser(prog=prog, description=description)
     p.add_argument("--rows", type=int, default=DEFAULT.rows,
                    help="output columns computed in parallel, 1..256 (default: %(default)s)")
-    p.add_argument("--format", choices=PRESETS, default="sq", dest="preset",
+    p.add_argument("--format", choices=PRESETS, default="sq", dest="preset", type=str.lower,
                    help="weight format: " + "; ".join(f"{k}: {v}" for k, v in PRESETS.items())
                    + " (default: %(default)s)")
     p.add_argument("--bank-size", type=int, default=None,

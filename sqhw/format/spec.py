@@ -163,8 +163,8 @@ class SQFormat:
     def parse(cls, name: str) -> "SQFormat":
         """The format named ``name``: the inverse of :attr:`name`.
 
-        Accepted forms: ``B<b>-(<h>/<l>)-<s>`` (``B16-(8/4)-0.875``), ``INT<l>`` (dense, as
-        :meth:`dense`) and ``2:4-INT<h>`` (as :meth:`two_four`).
+        Accepted forms, in any letter case: ``B<b>-(<h>/<l>)-<s>`` (``B16-(8/4)-0.875``),
+        ``INT<l>`` (dense, as :meth:`dense`) and ``2:4-INT<h>`` (as :meth:`two_four`).
 
         A name does not carry ``scale_bits``, nor, for a dense format, the bank size or
         ``high_bits``: these take their defaults (8; bank size 16 and ``high_bits`` 8, as
@@ -189,11 +189,12 @@ class SQFormat:
             raise TypeError(f"format name must be a string, not {name!r}")
         forms = "use B<b>-(<h>/<l>)-<s> (e.g. B16-(8/4)-0.875), INT<l> or 2:4-INT<h>"
         try:
-            if m := re.fullmatch(r"INT(\d+)", name):
+            if m := re.fullmatch(r"INT(\d+)", name, re.IGNORECASE):
                 return cls.dense(int(m[1]))
-            if m := re.fullmatch(r"2:4-INT(\d+)", name):
+            if m := re.fullmatch(r"2:4-INT(\d+)", name, re.IGNORECASE):
                 return cls.two_four(int(m[1]))
-            if m := re.fullmatch(r"B(\d+)-\((\d+)/(\d+)\)-(\d+\.?\d*|\.\d+)", name):
+            if m := re.fullmatch(r"B(\d+)-\((\d+)/(\d+)\)-(\d+\.?\d*|\.\d+)", name,
+                                 re.IGNORECASE):
                 b, s = int(m[1]), float(m[4])
                 if b > 0 and 0.0 <= s <= 1.0:
                     on_grid = 1.0 - round((1.0 - s) * b) / b

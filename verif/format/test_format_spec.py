@@ -155,6 +155,9 @@ def test_parse_of_an_ambiguous_name_keeps_the_name():
     ("B16-(8/4)-.5", SQFormat(sparsity=0.5)),
     ("B16-(8/4)-1", SQFormat.dense(4)),
     ("B4-(8/0)-0.5", SQFormat.two_four()),
+    ("b16-(8/4)-0.875", SQFormat()),
+    ("int8", SQFormat.dense(8)),
+    ("2:4-int8", SQFormat.two_four()),
 ])
 def test_parse_other_spellings(text, fmt):
     assert SQFormat.parse(text) == fmt

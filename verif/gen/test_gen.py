@@ -78,6 +78,7 @@ def test_presets():
     w4a4 = cfg("--format", "w4a4")
     assert w4a4.fmt == SQFormat.dense(4) and w4a4.act_bits == 4
     assert cfg("--format", "2:4").fmt == SQFormat.two_four(8)
+    assert cfg("--format", "W8A8") == w8a8           # the report's spelling works too
     c = cfg("--rows", "4", "--bank-size", "32", "--sparsity", "0.75", "--low-bits", "3",
             "--k-max", "256", "--acc-bits", "40", "--scale-bits", "6")
     assert c == HWConfig(fmt=SQFormat(32, 0.75, 8, 3, 6), rows=4, k_max=256, acc_bits=40)
