@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -11,17 +12,24 @@ from pathlib import Path
 from ..cli import PRESETS, STAMP, config_from_args, config_parser, out_problem, replace_dir
 from ..format import HWConfig
 from ..synth.fit import BUDGETS, fitted
+from ..toolchain.verilator import waiver_text
 
 __all__ = ["main", "generate", "write_rtl", "config_from_args", "PRESETS", "manifest",
-           "replace_dir", "mode_name"]
+           "replace_dir", "mode_name", "core_name", "core_file"]
 
 VERILOG_NAME = "sqhw_top.v"
+#: The FuseSoC core description in every output folder (:func:`core_file`).
+CORE_NAME = "sqhw.core"
+#: Verilator waivers for Amaranth's Verilog (:data:`sqhw.toolchain.LINT_WAIVERS`, each with
+#: its reason), used by the core's lint target.
+WAIVERS_NAME = "sqhw_top.vlt"
 
 
 def _parser():
     p = config_parser(prog="python -m sqhw.gen", description=(
         "Generate the Verilog of an SQ-format MAC array (datasheet: docs/datasheet.md). "
-        "Writes <out>/sqhw_top.v, config.json and files.f."))
+        "Writes <out>/sqhw_top.v, config.json, files.f, sqhw.core (FuseSoC) and its "
+        "Verilator waivers sqhw_top.vlt."))
     p.add_argument("--fit", metavar="BOARD", choices=BUDGETS, default=None,
                    help="instead of --rows, the largest array that fits BOARD's LUT, DSP and "
                    "block-RAM budget with a margin (" + ", ".join(BUDGETS) + "); prints the "
@@ -39,6 +47,51 @@ def mode_name(cfg: HWConfig) -> str:
     if cfg.is_act_mode:
         return f"W{cfg.weight_bits}A({cfg.fmt.name})"
     return cfg.fmt.name
+
+
+def core_name(cfg: HWConfig) -> str:
+    """The FuseSoC VLNV of ``cfg``'s core: ``sqhw:sqhw:<config name>:<version>``, the name
+    made of the mode name and the row count in the characters a VLNV name allows, then the
+    digest (``b16_8_4_0_875_r16_4423477a1d66``)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", mode_name(cfg).lower()).strip("_")
+    return f"sqhw:sqhw:{slug}_r{cfg.rows}_{cfg.digest()}:{metadata.version('sqhw')}"
+
+
+def core_file(cfg: HWConfig) -> str:
+    """A FuseSoC CAPI2 core description of the generated Verilog: the file set, the top
+    and a Verilator lint target (``fusesoc run --target lint <name>``)."""
+    from ..gateware.emit import TOP_NAME  # amaranth stays out of the CLI's parse path
+
+    return "\n".join([
+        "CAPI=2:",
+        f"name: {core_name(cfg)}",
+        f"description: \"sqhw {mode_name(cfg)} MAC array, {cfg.rows} rows, k_max "
+        f"{cfg.k_max} (config.json holds the whole configuration)\"",
+        "",
+        "filesets:",
+        "  rtl:",
+        "    files:",
+        f"      - {VERILOG_NAME}",
+        "    file_type: verilogSource",
+        "  waivers:",
+        "    files:",
+        f"      - {WAIVERS_NAME}",
+        "    file_type: vlt",
+        "",
+        "targets:",
+        "  default:",
+        "    filesets: [rtl]",
+        f"    toplevel: {TOP_NAME}",
+        "  lint:",
+        "    filesets: [waivers, rtl]",
+        f"    toplevel: {TOP_NAME}",
+        "    default_tool: verilator",
+        "    tools:",
+        "      verilator:",
+        "        mode: lint-only",
+        "        verilator_options: [-Wall]",
+        "",
+    ])
 
 
 def manifest(cfg: HWConfig) -> dict:
@@ -106,7 +159,9 @@ def write_rtl(cfg: HWConfig, out: Path | None = None) -> tuple[Path, bool]:
         raise ValueError(why)
     files = {VERILOG_NAME: verilog_text(cfg),
              "config.json": json.dumps(manifest(cfg), indent=2) + "\n",
-             "files.f": VERILOG_NAME + "\n"}
+             "files.f": VERILOG_NAME + "\n",
+             CORE_NAME: core_file(cfg),
+             WAIVERS_NAME: waiver_text()}
     if _holds(out, files):
         return out, False
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ._env import ToolError, prefix_path, venv_bin
 
-__all__ = ["LINT_WAIVERS", "VERILATED_MK_FIXES", "verilator_root", "verilator_env",
+__all__ = ["LINT_WAIVERS", "VERILATED_MK_FIXES", "verilator_root", "verilator_env", "waiver_text",
            "verilator_lint", "write_waiver_file"]
 
 
@@ -140,11 +140,21 @@ LINT_WAIVERS: tuple[tuple[str, str | None], ...] = (
 
 
 def write_waiver_file(path, waivers=LINT_WAIVERS) -> Path:
-    """Write ``waivers`` as a Verilator control file (``.vlt``) at ``path``.
+    """Write ``waivers`` as a Verilator control file (``.vlt``, :func:`waiver_text`) at
+    ``path`` (left untouched when it already holds that text).
 
     The same file serves ``--lint-only`` and simulation builds (several of the waived
     warnings, WIDTHEXPAND among them, are on and fatal in a plain Verilator build too).
     """
+    path = Path(path)
+    text = waiver_text(waivers)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def waiver_text(waivers=LINT_WAIVERS) -> str:
+    """``waivers`` as the text of a Verilator control file (``.vlt``)."""
     lines = ["`verilator_config"]
     for rule, match in waivers:
         if not re.fullmatch(r"[A-Z0-9_]+", rule):
@@ -155,11 +165,7 @@ def write_waiver_file(path, waivers=LINT_WAIVERS) -> Path:
             if '"' in match:
                 raise ValueError(f"waiver match must not contain '\"', not {match!r}")
             lines.append(f'lint_off -rule {rule} -file "*" -match "{match}"')
-    path = Path(path)
-    text = "\n".join(lines) + "\n"
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return path
+    return "\n".join(lines) + "\n"
 
 
 def verilator_lint(verilog_path, top: str, waivers=LINT_WAIVERS, *, extra_args=()) -> str:

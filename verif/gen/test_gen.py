@@ -107,7 +107,7 @@ def test_outputs_and_determinism(tmp_path):
     a = generate(cfg, tmp_path / "a")
     b = generate(cfg, tmp_path / "b")
     names = sorted(p.name for p in a.iterdir())
-    assert names == [STAMP, "config.json", "files.f", "sqhw_top.v"]
+    assert names == [STAMP, "config.json", "files.f", "sqhw.core", "sqhw_top.v", "sqhw_top.vlt"]
     for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     meta = json.loads((a / "config.json").read_text())
