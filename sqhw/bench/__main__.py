@@ -3,15 +3,25 @@
 import argparse
 import importlib
 import sys
+import time
 
 from .core import print_rows
 
+#: name: (title, module, what it runs). Each section prints its heading and what it runs
+#: before it starts, and its measured duration when it ends.
 SECTIONS = {
-    "golden": ("Golden model speed (2 cores)", "sqhw.bench.golden"),
-    "area": ("Row area per MAC/cycle (Yosys: ECP5 -nodsp LUT4, CMOS transistors)",
-             "sqhw.bench.area"),
+    "golden": ("Golden model speed (2 cores)", "sqhw.bench.golden",
+               "quantize+pack of a 4096x4096 weight and hw_matmul 64x4096x4096 against "
+               "torch, best of several runs: the shortest section"),
+    "area": ("Row area per MAC/cycle (Yosys: ECP5 LUT4 without and with DSPs)",
+             "sqhw.bench.area",
+             "13 row syntheses with Yosys, two at a time, each without and with DSPs (with "
+             "SQHW_AREA_CMOS=1 also a CMOS transistor count: over 10 min per row): the "
+             "longest section"),
     "sim": ("Simulation throughput (bulk Verilator path vs cocotb per-cycle Python)",
-            "sqhw.bench.sim"),
+            "sqhw.bench.sim",
+            "a Verilator build of the 16-row core for each path, then the same 34k-cycle "
+            "job through both, best of several runs"),
 }
 
 
@@ -25,9 +35,11 @@ def main(argv=None) -> int:
         p.exit(2, f"{p.prog}: error: unknown section {bad[0]!r}; choose from "
                f"{', '.join(SECTIONS)}\n")
     for name in args.sections or SECTIONS:
-        title, module = SECTIONS[name]
-        print_rows(title, importlib.import_module(module).run())
-        sys.stdout.flush()
+        title, module, what = SECTIONS[name]
+        print(f"\n## {title}\n  ({what}; started {time.strftime('%H:%M:%S')})", flush=True)
+        t0 = time.monotonic()
+        print_rows(importlib.import_module(module).run())
+        print(f"  ({name}: {time.monotonic() - t0:.0f} s)", flush=True)
     return 0
 
 

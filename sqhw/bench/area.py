@@ -70,12 +70,15 @@ def run() -> list[Row]:
     labels = list(jobs)
     with ProcessPoolExecutor(max_workers=2) as pool:
         areas = dict(zip(labels, pool.map(_row_area, [jobs[k] for k in labels]), strict=True))
-    print("  (-nodsp: LUT4 / CCU2C / LUT-eq = LUT4+2*CCU2C; DSPs allowed: LUT4 / CCU2C / DSP)")
+    cmos = bool(os.environ.get("SQHW_AREA_CMOS"))
+    print("  (-nodsp: LUT4 / CCU2C / LUT-eq = LUT4+2*CCU2C; DSPs allowed: LUT4 / CCU2C / DSP"
+          + ("; CMOS transistors)" if cmos else ")"))
     for label in labels:
         a = areas[label]
         print(f"  {label:<30} {a['macs']:3d} MAC/cyc  LUT4 {a['lut4']:5d}  CCU2C {a['carry']:4d}"
               f"  LUT-eq {a['lut_eq']:5d}  FF {a['ff']:4d} | DSP-flow LUT4 {a['dsp_lut4']:5d}"
-              f"  CCU2C {a['dsp_carry']:4d}  DSP {a['dsp']:3d} | CMOS {a['transistors']:7d}")
+              f"  CCU2C {a['dsp_carry']:4d}  DSP {a['dsp']:3d}"
+              + (f" | CMOS {a['transistors']:7d}" if cmos else ""))
 
     def per_mac(label, key):
         return areas[label][key] / areas[label]["macs"]

@@ -46,8 +46,8 @@ def best_of(fn, repeat: int = 3, setup=None) -> float:
     return best
 
 
-def print_rows(title: str, rows: list[Row]) -> None:
-    print(f"\n## {title}")
+def print_rows(rows: list[Row]) -> None:
+    """Print ``rows`` as ratio lines (under the section heading the caller printed)."""
     w = max(len(r.name) for r in rows)
     for r in rows:
         print(f"  {r.name:<{w}}  {r.value:10.4g} {r.unit:<6} vs {r.baseline_name} "
