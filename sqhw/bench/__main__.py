@@ -15,9 +15,9 @@ SECTIONS = {
                "torch, best of several runs: the shortest section"),
     "area": ("Row area per MAC/cycle (Yosys: ECP5 LUT4 without and with DSPs)",
              "sqhw.bench.area",
-             "13 row syntheses with Yosys, two at a time, each without and with DSPs (with "
-             "SQHW_AREA_CMOS=1 also a CMOS transistor count: over 10 min per row): the "
-             "longest section"),
+             "14 Yosys syntheses (rows and the gather unit), two at a time, each without "
+             "and with DSPs (with SQHW_AREA_CMOS=1 also a CMOS transistor count: over "
+             "10 min per row): the longest section"),
     "sim": ("Simulation throughput (bulk Verilator path vs cocotb per-cycle Python)",
             "sqhw.bench.sim",
             "a Verilator build of the 16-row core for each path, then the same 34k-cycle "
