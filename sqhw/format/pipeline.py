@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 __all__ = ["MULTS", "ROW_MULTS", "DSP_BITS", "booth_digits", "booth_terms", "adder_levels",
            "tree_stages", "RowPlan", "row_plan", "DSP_STAGES", "PREFIX_LEVELS", "MEM_OUT_REGS",
-           "prefix_stages"]
+           "FANOUT_ROWS", "fanout_groups", "prefix_stages"]
 
 #: ``HWConfig.mults``: where the row's products are built.
 #:
@@ -40,9 +40,21 @@ DSP_STAGES = 2
 #: maps every DP16KD with ``REGMODE = NOREG``), and its unregistered clock-to-output
 #: (5.8 ns) plus a route across the chip to the rows missed 100 MHz in the 16-row build.
 MEM_OUT_REGS = 2
+#: Rows served by one copy of a broadcast register (the activation bank, the control bits,
+#: the weight memories' read address and write port): an array of R rows keeps
+#: ``ceil(R / FANOUT_ROWS)`` copies of each, so no register drives more than this many rows
+#: and each copy can sit beside its rows. The copies add no cycle. Synthesis tools merge
+#: identical registers unless told not to: the copies are named ``*_fo<g>_*`` and the FPGA
+#: build marks them ``keep``.
+FANOUT_ROWS = 4
 #: Adder levels per register stage of a mask prefix count (the weight decoder's and the
 #: activation mode's select-and-gather unit's).
 PREFIX_LEVELS = 2
+
+
+def fanout_groups(rows: int) -> int:
+    """Copies of each broadcast register in an array of ``rows`` rows."""
+    return -(-rows // FANOUT_ROWS)
 
 
 def booth_digits(y_bits: int, y_signed: bool) -> int:

@@ -238,9 +238,12 @@ class BoardTop(Elaboratable):
             m.d.por += hold.eq(0xFF)
         with m.Elif(hold != 0):
             m.d.por += hold.eq(hold - 1)
-        # The reset itself is a register (the core uses it combinationally in its handshakes).
+        # The reset itself is a register (the core uses it combinationally in its
+        # handshakes), fed by a second one beside the counter: the route to wherever the
+        # reset's loads pull it is then the whole of its one path.
+        rst_early = Signal(init=1)
         rst = Signal(init=1)
-        m.d.por += rst.eq(hold != 0)
+        m.d.por += [rst_early.eq(hold != 0), rst.eq(rst_early)]
         m.d.comb += cd_sync.rst.eq(rst)
 
         m.submodules.link_top = top = LinkTop(self.cfg, self.divisor,

@@ -29,6 +29,10 @@ from .link import DEFAULT_TIMEOUT_BITS
 __all__ = ["BuildFailed", "build", "report_markdown", "DEFAULT_ROOT"]
 
 DEFAULT_ROOT = Path("build") / "fpga"
+#: Yosys commands run after reading the design: the per-group copies of the array's
+#: broadcast registers (:func:`sqhw.gateware.pipe.fanout`, named ``*_fo<g>_*``) are marked
+#: ``keep``, or ``opt_merge`` would merge them back into one register that drives every row.
+KEEP_FANOUT = "setattr -set keep 1 w:*_fo* %a %ci1 t:$dff %i"
 
 # nextpnr's utilisation names → the report's resource names.
 _RESOURCES = {
@@ -186,6 +190,7 @@ def build(cfg: HWConfig, board_name: str, *, freq_hz: float | None = None, baud:
     else:
         synth_opts = "-nodsp" if nodsp else ""
     plan = platform.prepare(top, name="top", synth_opts=synth_opts,
+                            script_after_read=KEEP_FANOUT,
                             script_after_synth="tee -q -o stat.json stat -json")
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     tmp.chmod(0o755)

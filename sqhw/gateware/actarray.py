@@ -18,7 +18,7 @@ from ..format import HWConfig, Status
 from ..format.pipeline import MEM_OUT_REGS, PREFIX_LEVELS, prefix_stages
 from .actrow import ActRow
 from .gather import SelectGather
-from .pipe import delay, pipelined_sum
+from .pipe import delay, fanout, pipelined_sum
 from .skeleton import TileArray, result_layout, weight_layout
 from .tiles import ResultQueue, TileBuffers
 
@@ -185,23 +185,26 @@ class ActArray(TileArray):
             with m.If(gather.code_error & ~d_quiet):
                 m.d.sync += err_act_code.eq(1)
 
-        high2 = (Signal(data.ArrayLayout(signed(fmt.high_bits), k), reset_less=True)
-                 if fmt.has_high else None)
-        low2 = (Signal(data.ArrayLayout(signed(fmt.low_bits), b - k), reset_less=True)
-                if fmt.has_low_scale else None)
-        scales2 = delay(m, scales_d, 1, "scales2")
-        ctl2 = Signal(4)                      # valid, first, last, err
-        m.d.sync += ctl2.eq(Cat(d_valid, d_first, d_last,
-                                d_err | tok_err_next | gather.malformed))
-        # Out-of-range codes are cut to the lane width here; such a token is an error.
+        # The lanes, the scales and the control bits registered once per group of rows
+        # (:func:`~.pipe.fanout`): no register drives the whole array. Out-of-range codes
+        # are cut to the lane width here; such a token is an error.
+        high_c = Signal(data.ArrayLayout(signed(fmt.high_bits), k)) if fmt.has_high else None
+        low_c = (Signal(data.ArrayLayout(signed(fmt.low_bits), b - k))
+                 if fmt.has_low_scale else None)
         if fmt.has_high:
-            m.d.sync += [high2[t].eq(gather.high[t]) for t in range(k)]
+            m.d.comb += [high_c[t].eq(gather.high[t]) for t in range(k)]
+            high2 = fanout(m, high_c, R, 1, "high2")
         if fmt.has_low_scale:
-            m.d.sync += [low2[u].eq(gather.low[u]) for u in range(b - k)]
+            m.d.comb += [low_c[u].eq(gather.low[u]) for u in range(b - k)]
+            low2 = fanout(m, low_c, R, 1, "low2")
+        scales2 = fanout(m, scales_d, R, 1, "scales2")
+        ctl2 = fanout(m, Cat(d_valid, d_first, d_last, d_err | tok_err_next | gather.malformed),
+                      R, 1, "ctl2", reset_less=False)    # valid, first, last, err
 
         # ---- rows and their weight memories (read at the end of c+1+S, registered
-        # MEM_OUT_REGS times: the read address waits S cycles for select and gather) -----
-        rd_w = delay(m, c_addr, S, "rd_w")
+        # MEM_OUT_REGS times: the read address waits S cycles for select and gather, its
+        # last register kept once per group of rows) ---------------------------------------
+        rd_w = fanout(m, delay(m, c_addr, S - 1, "rd_w"), R, 1, "rd_w_g", reset_less=False)
         rows = []
         for r in range(R):
             mem = Memory(shape=wlayout, depth=2 * nb_max, init=[])
@@ -212,23 +215,24 @@ class ActArray(TileArray):
                 wp.addr.eq(s1.addr),
                 wp.data.eq(wrow),
                 wp.en.eq(s1.valid & s1.we & (s1.row == r + 1)),
-                rp.addr.eq(rd_w),
+                rp.addr.eq(rd_w[r]),
             ]
             row = ActRow(cfg)
             m.submodules[f"row{r}"] = row
             m.d.comb += [
-                row.valid.eq(ctl2[0]),
-                row.first.eq(ctl2[1]),
-                row.last.eq(ctl2[2]),
+                row.valid.eq(ctl2[r][0]),
+                row.first.eq(ctl2[r][1]),
+                row.last.eq(ctl2[r][2]),
                 row.w.eq(delay(m, rp.data, MEM_OUT_REGS, f"w_q{r}_")),
             ]
             if fmt.has_high:
-                m.d.comb += [row.high.eq(high2),
-                             row.scale_high.eq(scales2[:fmt.scale_bits])]
+                m.d.comb += [row.high.eq(high2[r]),
+                             row.scale_high.eq(scales2[r][:fmt.scale_bits])]
             if fmt.has_low_scale:
-                m.d.comb += [row.low.eq(low2), row.scale_low.eq(scales2[fmt.scale_bits:])]
+                m.d.comb += [row.low.eq(low2[r]),
+                             row.scale_low.eq(scales2[r][fmt.scale_bits:])]
             rows.append(row)
 
-        tag = delay(m, ctl2[3], rows[0].latency, "err_tag")
+        tag = delay(m, ctl2[0][3], rows[0].latency, "err_tag")
         queue.push(rows[0].o_valid, tag, [row.result for row in rows])
         return m

@@ -9,7 +9,7 @@ from amaranth.lib.memory import Memory
 
 from ..format import HWConfig, Status
 from ..format.pipeline import MEM_OUT_REGS, prefix_stages
-from .pipe import delay
+from .pipe import delay, fanout
 from .row import SQRow, word_layout
 from .skeleton import TileArray, result_layout, weight_layout
 from .tiles import ResultQueue, TileBuffers
@@ -117,32 +117,37 @@ class MacArray(TileArray):
         for i in range(S):
             sd = tiles.stage(sd, f"sd{i}")
 
-        # ---- weight path, stage S + 2: write the row's memory, book the record ------------
+        # ---- weight path, stage S + 2: write the row's memory (the write port's fields
+        # registered once per group of rows, :func:`~.pipe.fanout`), book the record -------
         s2 = tiles.stage(sd, "s2")
-        word = delay(m, word_c, 1, "word")
         malformed = delay(m, malformed_c, 1, "malformed")
         tiles.commit(s2, malformed, err_weight, err_tile_len)
+        wr_c = Signal(data.StructLayout({"en": 1, "row": len(sd.row), "addr": len(sd.addr),
+                                         "word": word_layout(fmt)}))
+        m.d.comb += [wr_c.en.eq(sd.valid & sd.we), wr_c.row.eq(sd.row),
+                     wr_c.addr.eq(sd.addr), wr_c.word.eq(word_c)]
+        wr = fanout(m, wr_c, R, 1, "wr")
 
         # ---- compute path: issue a beat when its result has a place in the queue ----------
         queue = ResultQueue(m, cfg, self.r, in_reset)
         tok = tiles.tokens(self.a, queue.credit, in_reset)
         queue.issue(tok.a_acc & self.a.payload.last)
 
-        # Cycle c+1: the beat's registers and the read address registered (it goes to every
-        # row's block RAMs); c+2: the memories' outputs; c+2+MEM_OUT_REGS: those registered
-        # twice (beside the RAM, then beside the row) beside the beat, and so presented to
-        # every row.
+        # Cycle c+1: the beat's registers and the read address registered (it goes to the
+        # block RAMs of every row); c+2: the memories' outputs; c+2+MEM_OUT_REGS: those
+        # registered twice (beside the RAM, then beside the row) beside the beat, and so
+        # presented to every row. Each register after the beat's own is kept once per
+        # group of rows (:func:`~.pipe.fanout`): no register drives the whole array.
         act_r = Signal(data.ArrayLayout(signed(cfg.act_bits), b), reset_less=True)
         ctl_r = Signal(4)                     # valid, first, last, err
-        rd_addr = Signal.like(tok.rd_addr, name="rd_addr_r")
         m.d.sync += [
             act_r.eq(self.a.payload.data),
             ctl_r.eq(Cat(tok.a_acc, tok.first, self.a.payload.last,
                          tok.cur_bad | tok.len_bad)),
-            rd_addr.eq(tok.rd_addr),
         ]
-        act_q = delay(m, act_r, 1 + MEM_OUT_REGS, "act_q")
-        ctl_q = delay(m, ctl_r, 1 + MEM_OUT_REGS, "ctl_q", reset_less=False)
+        rd_addr = fanout(m, tok.rd_addr, R, 1, "rd_addr_r", reset_less=False)
+        act_q = fanout(m, act_r, R, 1 + MEM_OUT_REGS, "act_q")
+        ctl_q = fanout(m, ctl_r, R, 1 + MEM_OUT_REGS, "ctl_q", reset_less=False)
         tiles.token_end(self.a, tok, err_token_len)
 
         # ---- rows and their memories -------------------------------------------------------
@@ -153,23 +158,23 @@ class MacArray(TileArray):
             wp = mem.write_port()
             rp = mem.read_port(domain="sync")
             m.d.comb += [
-                wp.addr.eq(s2.addr),
-                wp.data.eq(word),
-                wp.en.eq(s2.valid & s2.we & (s2.row == r)),
-                rp.addr.eq(rd_addr),
+                wp.addr.eq(wr[r].addr),
+                wp.data.eq(wr[r].word),
+                wp.en.eq(wr[r].en & (wr[r].row == r)),
+                rp.addr.eq(rd_addr[r]),
             ]
             row = SQRow(cfg, row=r)
             m.submodules[f"row{r}"] = row
             m.d.comb += [
-                row.valid.eq(ctl_q[0]),
-                row.first.eq(ctl_q[1]),
-                row.last.eq(ctl_q[2]),
-                row.act.eq(act_q),
+                row.valid.eq(ctl_q[r][0]),
+                row.first.eq(ctl_q[r][1]),
+                row.last.eq(ctl_q[r][2]),
+                row.act.eq(act_q[r]),
                 row.w.eq(delay(m, rp.data, MEM_OUT_REGS, f"w_q{r}_")),
             ]
             rows.append(row)
 
-        tag = delay(m, ctl_q[3], rows[0].latency, "err_tag")
+        tag = delay(m, ctl_q[0][3], rows[0].latency, "err_tag")
         queue.push(rows[0].o_valid, tag, [row.result for row in rows])
         return m
 

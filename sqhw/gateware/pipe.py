@@ -3,9 +3,9 @@ to the caller's :class:`~amaranth.hdl.Module`, as :mod:`.tiles` does)."""
 
 from amaranth.hdl import Const, Signal, signed
 
-from ..format.pipeline import tree_stages
+from ..format.pipeline import FANOUT_ROWS, fanout_groups, tree_stages
 
-__all__ = ["delay", "pipelined_sum"]
+__all__ = ["delay", "fanout", "pipelined_sum"]
 
 
 def delay(m, value, n: int, name: str, *, reset_less: bool = True):
@@ -19,6 +19,22 @@ def delay(m, value, n: int, name: str, *, reset_less: bool = True):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def fanout(m, value, rows: int, n: int, name: str, *, reset_less: bool = True) -> list:
+    """``value`` delayed by ``n`` ≥ 1 stages (:func:`delay`) once per group of
+    :data:`~sqhw.format.pipeline.FANOUT_ROWS` rows: a list with the copy each of the
+    ``rows`` rows reads. With one group it is :func:`delay` itself (registers ``{name}{i}``);
+    otherwise the copies are named ``{name}_fo{g}_{i}``, the names the FPGA build keeps
+    from being merged back into one register."""
+    if n < 1:
+        raise ValueError(f"{name}: a fan-out needs at least one register stage, not {n}")
+    groups = fanout_groups(rows)
+    if groups == 1:
+        return [delay(m, value, n, name, reset_less=reset_less)] * rows
+    copies = [delay(m, value, n, f"{name}_fo{g}_", reset_less=reset_less)
+              for g in range(groups)]
+    return [copies[r // FANOUT_ROWS] for r in range(rows)]
 
 
 def pipelined_sum(m, terms, width: int, levels: int, stages: int, name: str):

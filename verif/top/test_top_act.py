@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from sqhw.format import Status
+from sqhw.format.pipeline import fanout_groups
 from sqhw.format.spec import HWConfig, SQFormat, act_min_acc_bits
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,11 +45,13 @@ def _cfg(b: int, k: int, h: int, low: int, rows: int, nb_max: int, wb: int, *,
                     weight_bits=wb)
 
 
-#: Small builds (k_max ≤ 64, rows ≤ 4): W4A(SQ) with the paper's B16-(8/4)-0.875, and
-#: W8A(SQ) with B8-(8/2)-0.5 over 3 rows.
+#: Small builds (k_max ≤ 64, rows ≤ 6): W4A(SQ) with the paper's B16-(8/4)-0.875, W8A(SQ)
+#: with B8-(8/2)-0.5 over 3 rows, and 6 rows: two groups of the broadcast registers' copies
+#: (``FANOUT_ROWS`` = 4).
 CONFIGS: dict[str, HWConfig] = {
     "act-r4-b16-k2-8/4-w4": _cfg(16, 2, 8, 4, rows=4, nb_max=4, wb=4),
     "act-r3-b8-k4-8/2-w8": _cfg(8, 4, 8, 2, rows=3, nb_max=4, wb=8),
+    "act-r6-b8-k2-8/4-w4": _cfg(8, 2, 8, 4, rows=6, nb_max=2, wb=4),
 }
 
 
@@ -128,7 +131,8 @@ def test_matrix_and_latency_constant():
         assert c.latency == weight_mode.latency + c.prefix_stages
         assert c.prefix_stages == -(-(c.fmt.bank_size - 1).bit_length() // 2)
     assert {c.weight_bits for c in CONFIGS.values()} == {4, 8}
-    assert all(c.k_max <= 128 and c.rows <= 4 and c.is_act_mode for c in CONFIGS.values())
+    assert all(c.k_max <= 128 and c.rows <= 6 and c.is_act_mode for c in CONFIGS.values())
+    assert max(fanout_groups(c.rows) for c in CONFIGS.values()) > 1
 
 
 @pytest.mark.parametrize("name", ["act-r4-b16-k2-8/4-w4", *LINT_ONLY])
