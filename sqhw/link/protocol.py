@@ -1,7 +1,7 @@
 """The UART host-link protocol: frames, their encoding and decoding, and the job planner.
 
 This module is the one definition of the protocol (``docs/host-link.md`` describes it byte
-by byte). The gateware (:mod:`sqhw.fpga.link`), the host driver (:mod:`sqhw.host.driver`)
+by byte). The gateware (:mod:`sqhw.link.gateware`), the host driver (:mod:`sqhw.host.driver`)
 and the testbench (``verif/fpga/test_board_sim.py``) all import it, and the CRC is the same
 :class:`amaranth.lib.crc.Parameters` object whose ``compute()`` the host uses and whose
 ``create()`` the gateware instantiates, so the two agree by construction.
