@@ -10,7 +10,8 @@ import time
 EPILOG = """\
 FORMAT is W<w>A<a> (dense, per-channel scales), INT<w>, 2:4-INT<h> or B<b>-(<h>/<l>)-<s>,
 optionally followed by +options that override the global flags for that format:
-  +gptq / +rtn, +saliency / +magnitude, +smooth<alpha> / +nosmooth, +channel / +bank, +A<bits>
+  +gptq / +rtn, +saliency / +magnitude, +smooth<alpha> / +nosmooth, +channel / +bank, +A<bits>,
+  +floatscale (ideal float per-(bank, column) scales: a float-only reference, fast path only)
 Examples:
   python -m sqhw.eval --format W8A8 W4A4 'B16-(8/4)-0.875+gptq'
   python -m sqhw.eval --sweep --path hw --n-eval 256
@@ -94,6 +95,8 @@ def main(argv=None) -> int:
                                 percdamp=args.percdamp) for s in specs]
     except (ValueError, TypeError) as e:
         parser.error(str(e))
+    if args.path == "hw" and any(m.float_scales for m in methods):
+        parser.error("+floatscale is a float-only reference: it has no --path hw")
 
     import torch
     torch.set_num_threads(args.threads)

@@ -28,7 +28,8 @@ def parse_config(spec: str, importance: str = "saliency", gptq: bool = False,
     activations), ``INT<w>``, ``2:4-INT<h>`` or ``B<b>-(<h>/<l>)-<s>`` (per-bank scales).
     OPTIONs override the defaults given as arguments: ``gptq`` / ``rtn``, ``saliency`` /
     ``magnitude``, ``smooth<alpha>`` (or ``smooth=<alpha>``) / ``nosmooth``, ``channel`` /
-    ``bank`` (weight scales), ``A<bits>``.
+    ``bank`` (weight scales), ``A<bits>``, ``floatscale`` (the float-only reference of the
+    paper's per-(bank, column) float scales instead of the hardware's codes; not hardware).
 
     Raises
     ------
@@ -37,6 +38,7 @@ def parse_config(spec: str, importance: str = "saliency", gptq: bool = False,
     """
     base, *opts = spec.strip().split("+")
     per_channel = False
+    float_scales = False
     if m := _WA.fullmatch(base):
         fmt, act_bits, per_channel = SQFormat.dense(int(m[1])), int(m[2]), True
     else:
@@ -62,8 +64,12 @@ def parse_config(spec: str, importance: str = "saliency", gptq: bool = False,
             per_channel = opt == "channel"
         elif m := _ACT.fullmatch(opt):
             act_bits = int(m[1])
+        elif opt == "floatscale":
+            float_scales = True
         else:
             raise ValueError(f"unknown option {opt!r} in {spec!r}: use gptq, rtn, saliency, "
-                             f"magnitude, smooth<alpha>, nosmooth, channel, bank or A<bits>")
+                             f"magnitude, smooth<alpha>, nosmooth, channel, bank, A<bits> "
+                             f"or floatscale")
     return PTQMethod(fmt=fmt, act_bits=act_bits, importance=importance, gptq=gptq,
-                     smooth_alpha=smooth_alpha, per_channel=per_channel, percdamp=percdamp)
+                     smooth_alpha=smooth_alpha, per_channel=per_channel, percdamp=percdamp,
+                     float_scales=float_scales)

@@ -109,6 +109,7 @@ class SQLinear(nn.Module):
         self.smooth: torch.Tensor | None = None
         self.act_bits = 8
         self._w_eff32: torch.Tensor | None = None
+        self.w_float: torch.Tensor | None = None
 
     def set_quantized(self, sq: SQTensor, smooth: torch.Tensor | None, act_bits: int) -> None:
         """Install the quantized weight ``sq`` ([in, out]), the smoothing factors to divide
@@ -118,17 +119,35 @@ class SQLinear(nn.Module):
                              f"{(self.in_features, self.out_features)}")
         self.sq, self.smooth, self.act_bits = sq, smooth, act_bits
         self._w_eff32 = sq.effective_weight_f64().to(torch.float32)   # validates
+        self.w_float = None
+
+    def set_float_weight(self, w: torch.Tensor, smooth: torch.Tensor | None,
+                         act_bits: int) -> None:
+        """Install a float weight ``w`` ([in, out]) instead of an SQTensor: the float-scale
+        reference (ideal per-(bank, column) float scales), which no hardware computes. The
+        activations are still quantized per token; only the ``"fast"`` path exists."""
+        if tuple(w.shape) != (self.in_features, self.out_features):
+            raise ValueError(f"{self.name}: weight shape {tuple(w.shape)} is not "
+                             f"{(self.in_features, self.out_features)}")
+        self.sq, self._w_eff32 = None, None
+        self.w_float, self.smooth, self.act_bits = w.to(torch.float32), smooth, act_bits
 
     def float_forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.linear(x, self.weight, self.bias)
 
     def quant_forward(self, x: torch.Tensor, path: str) -> torch.Tensor:
         """Quantized output of float tokens ``x[M, in]`` along ``path`` ("fast" or "hw")."""
-        if self.sq is None:
+        if self.sq is None and self.w_float is None:
             raise RuntimeError(f"{self.name}: no quantized weight installed")
         if self.smooth is not None:
             x = x / self.smooth
         x_int, sx = quantize_activation(x, self.act_bits)
+        if self.sq is None:
+            if path != "fast":
+                raise ValueError(f"{self.name}: a float-scale reference weight has no "
+                                 f"hardware path; use path='fast'")
+            y = (x_int.to(torch.float32) @ self.w_float) * sx[:, None]
+            return y + self.bias if self.bias is not None else y
         if path == "hw":
             acc = hw_path_matmul(x_int, self.sq, self.act_bits)
         elif path == "fast":

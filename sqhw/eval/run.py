@@ -56,8 +56,12 @@ def quantize_model(ctx: EvalContext, method: PTQMethod, progress: Progress = Non
         w = layer.weight.detach().T.contiguous()           # [K = in, N = out]
         sq, s = quantize_layer(w, method, st.hessian if st is not None else None,
                                st.absmax if st is not None else None)
-        layer.set_quantized(sq, s, method.act_bits)
-        wq = sq.dequantize().to(torch.float64)
+        if method.float_scales:        # the float-scale reference: a float weight
+            layer.set_float_weight(sq, s, method.act_bits)
+            wq = sq.to(torch.float64)
+        else:
+            layer.set_quantized(sq, s, method.act_bits)
+            wq = sq.dequantize().to(torch.float64)
         if s is not None:
             wq = wq / s.to(torch.float64)[:, None]
         errs.append(float((wq - w.to(torch.float64)).norm() / w.to(torch.float64).norm()))

@@ -33,13 +33,19 @@ from dataclasses import dataclass
 import torch
 
 from ..format import SQFormat
-from .quantize import quantize_weight, select_high
-from .tensor import SQTensor, check_float_2d, check_reduction_dim, reorder_permutation
+from .quantize import quantize_weight, quantize_weight_float, select_high
+from .tensor import (
+    DenseWeight,
+    SQTensor,
+    check_float_2d,
+    check_reduction_dim,
+    reorder_permutation,
+)
 
 __all__ = [
     "HessianAccumulator", "PTQMethod", "damp_hessian", "inverse_hessian_diag",
     "smooth_factors", "smooth", "saliency", "quantize_sq", "gptq_quantize",
-    "quantize_layer",
+    "gptq_quantize_float", "quantize_layer", "gptq_quantize_dense",
     "ActCalibration", "activation_importance", "calibrate_activation_mask",
 ]
 
@@ -209,7 +215,7 @@ def saliency(w: torch.Tensor, H: torch.Tensor, percdamp: float = 0.01) -> torch.
 
 def quantize_sq(w: torch.Tensor, fmt: SQFormat, H: torch.Tensor | None = None,
                 importance: str = "saliency", per_channel: bool = False,
-                percdamp: float = 0.01) -> SQTensor:
+                percdamp: float = 0.01, float_scales: bool = False) -> SQTensor:
     """Algorithm 1 without error compensation (also the RTN baselines).
 
     Parameters
@@ -223,10 +229,13 @@ def quantize_sq(w: torch.Tensor, fmt: SQFormat, H: torch.Tensor | None = None,
         How the top-(1-s) per bank per column are picked.
     per_channel : bool
         Per-column scales instead of per-bank (see :func:`quantize_weight`).
+    float_scales : bool
+        Return the float-scale reference weight (float32 [K, N],
+        :func:`~sqhw.golden.quantize.quantize_weight_float`) instead of the SQTensor.
 
     Returns
     -------
-    SQTensor
+    SQTensor (float32 tensor with ``float_scales``)
     """
     if importance == "saliency":
         if H is None:
@@ -240,7 +249,8 @@ def quantize_sq(w: torch.Tensor, fmt: SQFormat, H: torch.Tensor | None = None,
         dead = torch.diagonal(H) == 0
         if dead.any():
             w = w.masked_fill(dead[:, None], 0.0)
-    return quantize_weight(w, fmt, importance=imp, per_channel=per_channel)
+    quantize = quantize_weight_float if float_scales else quantize_weight
+    return quantize(w, fmt, importance=imp, per_channel=per_channel)
 
 
 def _group_scales(wb: torch.Tensor, mb: torch.Tensor, fmt: SQFormat):
@@ -295,6 +305,30 @@ def gptq_quantize(w: torch.Tensor, H: torch.Tensor, fmt: SQFormat,
     -------
     SQTensor
     """
+    return _gptq(w, H, fmt, importance, per_channel, percdamp, float_scales=False)
+
+
+def gptq_quantize_float(w: torch.Tensor, H: torch.Tensor, fmt: SQFormat,
+                        importance: str = "saliency", per_channel: bool = False,
+                        percdamp: float = 0.01) -> torch.Tensor:
+    """The float-scale reference of :func:`gptq_quantize` (not hardware).
+
+    The same masks, order and error compensation, but every (bank, column, group) is
+    quantized with its ideal float step ``max|group| / qmax`` (the paper's per-(bank, column)
+    float scales) instead of the two-level coded step ``col_scale · code`` (datasheet §3).
+    The difference in accuracy is the cost of the hardware's scale representation.
+
+    Returns
+    -------
+    float32 tensor [K, N]
+        The dequantized weight (codes times their float step).
+    """
+    return _gptq(w, H, fmt, importance, per_channel, percdamp, float_scales=True)
+
+
+def _gptq(w, H, fmt, importance, per_channel, percdamp, float_scales):
+    """:func:`gptq_quantize` (an SQTensor) or, with ``float_scales``, its float-scale
+    reference (a float32 weight)."""
     if importance not in ("saliency", "magnitude"):
         raise ValueError(f"importance must be 'saliency' or 'magnitude', not {importance!r}")
     if w.dim() != 2:
@@ -338,6 +372,7 @@ def gptq_quantize(w: torch.Tensor, H: torch.Tensor, fmt: SQFormat,
     scale_low = torch.empty(nb, N, dtype=torch.int32)
     scale_high = torch.empty(nb, N, dtype=torch.int32)
     lmax, hmax = float(fmt.low_max), float(fmt.high_max)
+    deq = torch.empty(K, N, dtype=torch.float64) if float_scales else None
     for j in range(nb):
         r0, r1 = j * b, (j + 1) * b
         if per_channel:
@@ -347,7 +382,7 @@ def gptq_quantize(w: torch.Tensor, H: torch.Tensor, fmt: SQFormat,
             mb = select_high(imp_of(W[r0:r1], r0).to(torch.float32), fmt)
             fl, fh = _group_scales(W[r0:r1], mb, fmt)
         cl, ch = _codes(fl, col, fmt), _codes(fh, col, fmt)
-        sl, sh = cl * col, ch * col
+        sl, sh = (fl, fh) if float_scales else (cl * col, ch * col)
         codes = torch.empty(b, N, dtype=torch.float64)
         err = torch.empty(b, N, dtype=torch.float64)
         for i in range(b):
@@ -365,6 +400,9 @@ def gptq_quantize(w: torch.Tensor, H: torch.Tensor, fmt: SQFormat,
                 W[r + 1:r1].sub_(U[r, r + 1:r1, None] * e[None, :])
         if r1 < K:
             W[r1:].sub_(U[r0:r1, r1:].T @ err)
+        if float_scales:
+            deq[r0:r1] = codes * torch.where(mb, sh, sl)
+            continue
         ci = codes.to(torch.int8)
         low[r0:r1] = ci.masked_fill(mb, fmt.vmask)
         if k:
@@ -373,6 +411,8 @@ def gptq_quantize(w: torch.Tensor, H: torch.Tensor, fmt: SQFormat,
             high[j * k:(j + 1) * k] = torch.gather(ci, 0, pos)
         scale_low[j] = cl.to(torch.int32)
         scale_high[j] = ch.to(torch.int32)
+    if float_scales:
+        return deq.to(torch.float32)
     sq = SQTensor(low=low, high=high, scale_low=scale_low, scale_high=scale_high,
                   col_scale=col.to(torch.float32), fmt=fmt)
     return sq.validate()
@@ -398,6 +438,10 @@ class PTQMethod:
         Per-column weight scales (the classic RTN/GPTQ baselines) instead of per-bank.
     percdamp : float
         Hessian damping.
+    float_scales : bool
+        The float-only reference of the paper's per-(bank, column) float scales instead of
+        the hardware's two-level codes (:func:`gptq_quantize_float`,
+        :func:`~sqhw.golden.quantize.quantize_weight_float`); not hardware.
     """
 
     fmt: SQFormat
@@ -407,6 +451,7 @@ class PTQMethod:
     smooth_alpha: float | None = None
     per_channel: bool = False
     percdamp: float = 0.01
+    float_scales: bool = False
 
     def __post_init__(self):
         if self.importance not in ("saliency", "magnitude"):
@@ -429,6 +474,8 @@ class PTQMethod:
         if self.smooth_alpha is not None:
             parts.append(f"smooth{self.smooth_alpha:g}")
         parts.append("per-channel" if self.per_channel else "per-bank")
+        if self.float_scales:
+            parts.append("float-scales")
         return " ".join(parts)
 
     @property
@@ -451,8 +498,9 @@ def quantize_layer(w: torch.Tensor, method: PTQMethod, hessian: torch.Tensor | N
 
     Returns
     -------
-    (SQTensor, s float32 [K] or None)
-        The codes and the smoothing factors to divide the input by (None: no smoothing).
+    (SQTensor or float32 tensor [K, N], s float32 [K] or None)
+        The codes (with ``method.float_scales``: the float-scale reference weight, not
+        hardware) and the smoothing factors to divide the input by (None: no smoothing).
     """
     H = hessian
     s = None
@@ -464,13 +512,75 @@ def quantize_layer(w: torch.Tensor, method: PTQMethod, hessian: torch.Tensor | N
     if method.needs_hessian and H is None:
         raise ValueError(f"{method.name} needs the calibration Hessian")
     if method.gptq:
-        sq = gptq_quantize(w, H, method.fmt, method.importance, method.per_channel,
-                           method.percdamp)
+        gptq = gptq_quantize_float if method.float_scales else gptq_quantize
+        sq = gptq(w, H, method.fmt, method.importance, method.per_channel, method.percdamp)
     else:
         sq = quantize_sq(w, method.fmt, H if method.needs_hessian else None,
                          method.importance if method.fmt.k else "magnitude",
-                         method.per_channel, method.percdamp)
+                         method.per_channel, method.percdamp, method.float_scales)
     return sq, s
+
+
+def gptq_quantize_dense(w: torch.Tensor, H: torch.Tensor, bits: int,
+                        perm: torch.Tensor | None = None,
+                        percdamp: float = 0.01) -> DenseWeight:
+    """GPTQ for the activation mode's dense weights (symmetric INT``bits``, one scale per
+    output column), in the hardware's row order.
+
+    This is the GPTQ of the weight-mode baseline ``W<bits>A8+gptq`` (:func:`gptq_quantize`
+    with the dense format ``SQFormat.dense(bits)`` and per-channel scales: the same grid,
+    damping and lazy-batch updates), run on the rows in the order the activation mode
+    stores them: ``w[perm]`` with the Hessian ``H[perm][:, perm]``, ``perm`` the static
+    mask's :func:`reorder_permutation` (inside every bank the high channels first). So the
+    weight rows the array holds (``DenseWeight.reordered(perm)``) are exactly the rows GPTQ
+    produced, in the order it fixed them, and the compensation sees the same channel order
+    as the select-and-gather unit. The mask enters only through that order: the Hessian is
+    the float input's ``XᵀX / M``, as for the dense baseline, so the two are compared on
+    equal terms.
+
+    Parameters
+    ----------
+    w : float tensor [K, N]
+        Natural channel order (K = the layer input).
+    H : float tensor [K, K]
+        ``XᵀX / M`` of the layer input, natural order.
+    bits : int
+        4 or 8.
+    perm : int64 tensor [K], optional
+        The processing order (:attr:`ActCalibration.perm`); natural order when None.
+    percdamp : float
+
+    Returns
+    -------
+    DenseWeight
+        In natural channel order (as :func:`~sqhw.golden.quantize.quantize_weight_dense`
+        returns), validated.
+    """
+    check_float_2d("w", w, "[K, N]")
+    K, N = w.shape
+    if perm is None:
+        perm = torch.arange(K)
+    if tuple(perm.shape) != (K,) or not torch.equal(torch.sort(perm).values, torch.arange(K)):
+        raise ValueError(f"perm must be a permutation of range({K})")
+    fmt = SQFormat.dense(bits, bank_size=_dense_bank(K))
+    H = H.to(torch.float64)
+    sq = gptq_quantize(w[perm], H[perm][:, perm], fmt, "magnitude", True, percdamp)
+    inv = torch.argsort(perm)
+    codes = sq.low[inv].contiguous()
+    # Per channel, every bank of a column has the same code: the column's step is code·col.
+    scale = (sq.scale_low[0].to(torch.float64) * sq.col_scale.to(torch.float64))
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale)).to(torch.float32)
+    return DenseWeight(codes=codes, col_scale=scale, bits=bits).validate()
+
+
+def _dense_bank(K: int) -> int:
+    """The bank size of the dense grid: 16 as the ``W<w>A8+gptq`` baseline's
+    ``SQFormat.dense``, or the largest of 8, 4 that divides K. Per channel it changes only
+    GPTQ's lazy-batch block (float rounding), not the method."""
+    for b in (16, 8, 4):
+        if K % b == 0:
+            return b
+    raise ValueError(f"K must be a multiple of 4 for the dense GPTQ grid, not {K}")
 
 
 # -- activation mode: the static mask ---------------------------------------------------

@@ -22,8 +22,8 @@ from .tensor import (
     check_reduction_dim,
 )
 
-__all__ = ["quantize_weight", "random_sqtensor", "select_high", "two_level_scales",
-           "quantize_group", "quantize_activation",
+__all__ = ["quantize_weight", "quantize_weight_float", "random_sqtensor", "select_high",
+           "two_level_scales", "quantize_group", "quantize_activation",
            "quantize_activation_sq", "quantize_weight_dense", "dynamic_activation_mask"]
 
 
@@ -101,6 +101,30 @@ def quantize_weight(w: torch.Tensor, fmt: SQFormat, importance: torch.Tensor | N
     ValueError
         On a wrong shape, a K that is not a multiple of the bank size, or non-finite values.
     """
+    return _quantize_weight(w, fmt, importance, per_channel, float_scales=False)
+
+
+def quantize_weight_float(w: torch.Tensor, fmt: SQFormat,
+                          importance: torch.Tensor | None = None,
+                          per_channel: bool = False) -> torch.Tensor:
+    """The float-scale reference of :func:`quantize_weight` (not hardware).
+
+    The same high elements, but each (bank, column, group) is quantized with its ideal float
+    step ``max|group| / qmax`` (the paper's per-(bank, column) float scales, SQ-FORMAT.md
+    §3) instead of the two-level coded step ``col_scale · code`` (datasheet §3): what the
+    hardware's scale representation costs is the difference.
+
+    Returns
+    -------
+    float32 tensor [K, N]
+        The dequantized weight.
+    """
+    return _quantize_weight(w, fmt, importance, per_channel, float_scales=True)
+
+
+def _quantize_weight(w, fmt, importance, per_channel, float_scales):
+    """:func:`quantize_weight` (an SQTensor) or, with ``float_scales``, its float-scale
+    reference (a float32 weight)."""
     if not isinstance(w, torch.Tensor) or w.dim() != 2:
         raise ValueError(f"w must be a 2-D tensor [K, N], not {getattr(w, 'shape', w)!r}")
     K, N = w.shape
@@ -131,6 +155,12 @@ def quantize_weight(w: torch.Tensor, fmt: SQFormat, importance: torch.Tensor | N
     if per_channel:
         low_fs = low_fs.amax(dim=0, keepdim=True).expand(nb, N)
         high_fs = high_fs.amax(dim=0, keepdim=True).expand(nb, N)
+    if float_scales:
+        steps = torch.where(mb, high_fs[:, None, :], low_fs[:, None, :])
+        qmax = torch.where(mb, fmt.high_max, fmt.low_max)
+        safe = torch.where(steps > 0, steps, torch.ones_like(steps))
+        q = torch.round(wb / safe).clamp_(-qmax, qmax).mul_(steps > 0)
+        return (q * steps).reshape(K, N).to(torch.float32)
     (code_low, code_high), col = two_level_scales([low_fs, high_fs], fmt)
 
     step_low = (code_low.to(torch.float64) * col).to(torch.float32)[:, None, :]
