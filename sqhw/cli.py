@@ -7,14 +7,17 @@ same configuration flags from :func:`config_parser`, so a digest means the same 
 """
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
+import threading
 from pathlib import Path
 
 from .format import MULTS, WEIGHT_BITS, HWConfig, SQFormat, act_min_acc_bits, min_acc_bits
 
 __all__ = ["Parser", "config_parser", "config_from_args", "PRESETS", "DEFAULT", "replace_dir",
-           "out_problem", "STAMP"]
+           "out_problem", "STAMP", "signals_deferred", "terminate_as_interrupt"]
 
 DEFAULT = HWConfig()
 #: ``--format`` presets: name -> the description ``--help`` shows. :func:`config_from_args`
@@ -42,7 +45,8 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def config_parser(prog: str | None = None, description: str | None = None) -> Parser:
+def config_parser(prog: str | None = None, description: str | None = None, *,
+                  outputs: bool = True) -> Parser:
     """A :class:`Parser` with the configuration flags (``--rows``, ``--format``, the format
     fields, ``--operand``, ``--k-max``, ``--acc-bits``), ``--out`` and ``--print-config``.
 
@@ -50,6 +54,7 @@ def config_parser(prog: str | None = None, description: str | None = None) -> Pa
     (``parents=[config_parser()], conflict_handler="resolve"``) and override the options they
     word differently, so a configuration digest means the same thing in every tool. Build
     the configuration from the parsed arguments with :func:`config_from_args`.
+    ``outputs=False`` leaves out ``--out`` and ``--print-config`` (the host writes nothing).
     """
     f = DEFAULT.fmt
     p = Parser(prog=prog, description=description)
@@ -89,7 +94,10 @@ def config_parser(prog: str | None = None, description: str | None = None) -> Pa
     p.add_argument("--mults", choices=MULTS, default=DEFAULT.mults,
                    help="where the products are built: lut (every product in LUTs), dsp (the "
                    "high-precision and scale products on DSP blocks), dsp_all (every product "
-                   "on a DSP block), auto (--dsp-rows rows as dsp_all, the rest as lut) "
+                   "on a DSP block), dsp_packed (as dsp, and the low products of two neighbouring "
+                   "rows two per DSP block; needs --act-bits + 2*--low-bits + 1 <= 18), auto "
+                   "(--dsp-rows rows as dsp_packed when the format packs, else dsp_all; the "
+                   "rest as lut) "
                    "(default: %(default)s)")
     p.add_argument("--dsp-rows", type=int, default=DEFAULT.dsp_rows,
                    help="with --mults auto: rows built on DSP blocks, 0..--rows "
@@ -97,10 +105,11 @@ def config_parser(prog: str | None = None, description: str | None = None) -> Pa
     p.add_argument("--tree-levels", type=int, default=DEFAULT.tree_levels,
                    help="adder-tree levels between pipeline registers, 1..4: fewer is a "
                    "faster clock and a longer latency (default: %(default)s)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default: rtl_out/<config digest>)")
-    p.add_argument("--print-config", action="store_true",
-                   help="print the config JSON and its digest, write nothing")
+    if outputs:
+        p.add_argument("--out", type=Path, default=None,
+                       help="output folder (default: rtl_out/<config digest>)")
+        p.add_argument("--print-config", action="store_true",
+                       help="print the config JSON and its digest, write nothing")
     return p
 
 
@@ -185,10 +194,53 @@ def out_problem(out: Path, tool: str) -> str | None:
     return None
 
 
+#: The signals that end a tool run from outside: Ctrl-C, ``kill``, a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_deferred(signums=STOP_SIGNALS):
+    """Hold back :data:`STOP_SIGNALS` for the ``with`` block, then act on the first one that
+    came (Ctrl-C raises KeyboardInterrupt there): a few renames that must not be cut in
+    half. Outside the main thread (where no signal handler runs) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got = []
+    saved = {s: signal.signal(s, lambda n, _frame: got.append(n)) for s in signums}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+        if got:
+            handler = saved[got[0]]
+            if callable(handler):
+                handler(got[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(got[0])
+
+
+def terminate_as_interrupt() -> None:
+    """Make SIGTERM and SIGHUP raise KeyboardInterrupt, like Ctrl-C, so a tool killed from
+    outside runs its cleanup (its temporary folder removed, its child tools stopped). Call
+    from the main thread of a tool's ``main``."""
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, interrupt)
+
+
 def replace_dir(tmp: Path, out: Path, tool: str) -> None:
     """Stamp the finished folder ``tmp`` as ``tool``'s output and move it to ``out``,
     replacing a previous output of ``tool`` there whole (checked again here: a folder
     that is not one is never touched).
+
+    The swap (previous output aside, ``tmp`` into place, previous output removed) runs with
+    Ctrl-C held back (:func:`signals_deferred`), so an interrupt never leaves ``out``
+    missing or a hidden ``.<name>.old.<pid>`` folder behind; a failed rename puts the
+    previous output back.
 
     Raises
     ------
@@ -198,10 +250,16 @@ def replace_dir(tmp: Path, out: Path, tool: str) -> None:
     if (why := out_problem(out, tool)) is not None:
         raise ValueError(why)
     (tmp / STAMP).write_text(f"{tool}\n")
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old.{os.getpid()}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old)
+    with signals_deferred():
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.old.{os.getpid()}")
+            out.rename(old)
+        try:
+            tmp.rename(out)
+        except BaseException:
+            if old is not None:
+                old.rename(out)
+            raise
+        if old is not None:
+            shutil.rmtree(old)

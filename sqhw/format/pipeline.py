@@ -16,7 +16,8 @@ operands must fit its 18-bit signed ports.
 
 from dataclasses import dataclass
 
-__all__ = ["MULTS", "ROW_MULTS", "DSP_BITS", "booth_digits", "booth_terms", "adder_levels",
+__all__ = ["MULTS", "ROW_MULTS", "DSP_BITS", "packed_shift", "packed_bits",
+           "packing_problem", "booth_digits", "booth_terms", "adder_levels",
            "tree_stages", "RowPlan", "row_plan", "DSP_STAGES", "PREFIX_LEVELS", "MEM_OUT_REGS",
            "FANOUT_ROWS", "fanout_groups", "prefix_stages"]
 
@@ -26,11 +27,14 @@ __all__ = ["MULTS", "ROW_MULTS", "DSP_BITS", "booth_digits", "booth_terms", "add
 #: - ``"dsp"``: the high-precision products (``act × high``) and the two scale products on
 #:   DSP blocks (registered ``MULT18X18D`` on ECP5), the low products in LUTs;
 #: - ``"dsp_all"``: every product on a DSP block (the classic INT8-on-DSP array);
+#: - ``"dsp_packed"``: as ``"dsp"``, and the low products of two neighbouring rows, which
+#:   share the activation, packed two per DSP block: ``a · (w0 + w1·2^S)`` gives both
+#:   (:func:`packed_shift`; weight mode, ``act_bits + 2·low_bits + 1 ≤ 18``);
 #: - ``"auto"``: the first ``HWConfig.dsp_rows`` rows as ``"dsp_all"``, the others as
 #:   ``"lut"`` (an array split between the DSP blocks and the LUTs, for ``--fit``).
-MULTS = ("lut", "dsp", "dsp_all", "auto")
+MULTS = ("lut", "dsp", "dsp_all", "dsp_packed", "auto")
 #: The structures a single row can have (``"auto"`` is a mix of rows).
-ROW_MULTS = ("lut", "dsp", "dsp_all")
+ROW_MULTS = ("lut", "dsp", "dsp_all", "dsp_packed")
 #: Signed width of a DSP multiplier port (ECP5 ``MULT18X18D``).
 DSP_BITS = 18
 #: Register stages of one DSP product: input registers, output register.
@@ -55,6 +59,35 @@ PREFIX_LEVELS = 2
 def fanout_groups(rows: int) -> int:
     """Copies of each broadcast register in an array of ``rows`` rows."""
     return -(-rows // FANOUT_ROWS)
+
+
+def packed_shift(act_bits: int, low_bits: int) -> int:
+    """``S`` of a packed DSP product ``a · (w0 + w1·2^S)``: the signed width of one product
+    ``a·w``, ``act_bits + low_bits``. ``a·w0`` then fits the product's low ``S`` bits
+    exactly (read back as signed), and ``a·w1 = P[S:] + P[S-1]``: the upper field, plus the
+    borrow of a negative lower one."""
+    return act_bits + low_bits
+
+
+def packed_bits(act_bits: int, low_bits: int) -> int:
+    """Signed width of the packed operand ``w0 + w1·2^S``: ``low_bits + S + 1`` (the most
+    negative ``w1`` shifted, plus a negative ``w0``, is one below the most negative value
+    of ``low_bits + S`` bits)."""
+    return low_bits + packed_shift(act_bits, low_bits) + 1
+
+
+def packing_problem(fmt, act_bits: int) -> str | None:
+    """Why two low products of ``fmt`` against ``act_bits``-bit activations cannot share
+    one DSP block, or None: there must be a low group, and the packed operand
+    ``w0 + w1·2^S`` must fit an 18-bit port: :func:`packed_bits` signed bits."""
+    if not fmt.has_low_scale:
+        return f"{fmt.name} has no low-precision group to pack"
+    need = packed_bits(act_bits, fmt.low_bits)
+    if need > DSP_BITS:
+        return (f"two {fmt.low_bits}-bit codes against {act_bits}-bit activations need "
+                f"{need} signed bits in one {DSP_BITS}-bit DSP port "
+                f"(act_bits + 2·low_bits + 1 <= {DSP_BITS})")
+    return None
 
 
 def booth_digits(y_bits: int, y_signed: bool) -> int:
@@ -103,9 +136,12 @@ class RowPlan:
     low_width, high_width : int
         Signed widths of ``P_low`` and ``P_high``.
     dsp_low, dsp_high, dsp_scale_low, dsp_scale_high : bool
-        Which products are on DSP blocks.
+        Which products are on DSP blocks (``dsp_low``: one per DSP).
+    packed_low : bool
+        The low products are packed two per DSP with the neighbouring row's
+        (``mults="dsp_packed"``): ``P_low`` comes from the pair's unit.
     dsps : int
-        DSP blocks of the row.
+        DSP blocks of the row (a packed row counts half of its pair's ``b``).
     latency : int
         Input register + dot products + scale + accumulator.
     """
@@ -120,6 +156,7 @@ class RowPlan:
     dsp_scale_low: bool
     dsp_scale_high: bool
     dsps: int
+    packed_low: bool = False
 
     @property
     def dot_stages(self) -> int:
@@ -139,14 +176,18 @@ def row_plan(fmt, act_bits: int, mults: str, levels: int) -> RowPlan:
     b, k = fmt.bank_size, fmt.k
     has_low, has_high = fmt.has_low_scale, fmt.has_high
     sb = fmt.scale_bits
-    dsp_any = mults in ("dsp", "dsp_all")
+    dsp_any = mults in ("dsp", "dsp_all", "dsp_packed")
+    packed_low = has_low and mults == "dsp_packed"
     # A sum of n products grows by the levels of its adder tree: ceil(log2 n) bits.
     low_width = act_bits + fmt.low_bits + adder_levels(b) if has_low else 0
     high_width = act_bits + fmt.high_bits + adder_levels(k) if has_high else 0
     dsp_low = has_low and mults == "dsp_all"
     dsp_high = has_high and dsp_any
     low_stages = high_stages = 0
-    if has_low:
+    if packed_low:
+        # b packed products, then per row a tree of b fields (and b borrow bits).
+        low_stages = DSP_STAGES + tree_stages(2 * b, levels)
+    elif has_low:
         low_stages = (DSP_STAGES + tree_stages(b, levels) if dsp_low
                       else tree_stages(booth_terms(b, fmt.low_bits, True) + 1, levels))
     if has_high:
@@ -168,8 +209,9 @@ def row_plan(fmt, act_bits: int, mults: str, levels: int) -> RowPlan:
         scale_stages = max(lut, DSP_STAGES) + 1
     else:
         scale_stages = tree_stages(booth_terms(lut_groups, sb, False) + 1, levels)
-    dsps = (b if dsp_low else 0) + (k if dsp_high else 0) + dsp_groups
+    dsps = ((b if dsp_low else b // 2 if packed_low else 0) + (k if dsp_high else 0)
+            + dsp_groups)
     return RowPlan(low_stages=low_stages, high_stages=high_stages, scale_stages=scale_stages,
                    low_width=low_width, high_width=high_width, dsp_low=dsp_low,
                    dsp_high=dsp_high, dsp_scale_low=dsp_scale_low,
-                   dsp_scale_high=dsp_scale_high, dsps=dsps)
+                   dsp_scale_high=dsp_scale_high, dsps=dsps, packed_low=packed_low)

@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 
-from .pipeline import MEM_OUT_REGS, MULTS, RowPlan, prefix_stages, row_plan
+from .pipeline import MEM_OUT_REGS, MULTS, RowPlan, packing_problem, prefix_stages, row_plan
 
 __all__ = ["SQFormat", "HWConfig", "accumulator_bound", "min_acc_bits",
            "act_accumulator_bound", "act_min_acc_bits", "canonical_digest",
@@ -295,8 +295,10 @@ class HWConfig:
     mults : str
         Where the row's products are built, one of :data:`~sqhw.format.pipeline.MULTS`:
         ``"lut"`` (default), ``"dsp"`` (high and scale products on DSP blocks),
-        ``"dsp_all"`` (every product on a DSP block) or ``"auto"`` (the first
-        ``dsp_rows`` rows as ``"dsp_all"``, the others as ``"lut"``). The same integers
+        ``"dsp_all"`` (every product on a DSP block), ``"dsp_packed"`` (as ``"dsp"``, with
+        the low products of two neighbouring rows packed two per DSP block; weight mode,
+        ``act_bits + 2·low_bits + 1 ≤ 18``) or ``"auto"`` (the first
+        ``dsp_rows`` rows as :attr:`dsp_row_mults`, the others as ``"lut"``). The same integers
         either way.
     tree_levels : int
         Adder-tree levels between two pipeline registers, 1..4 (default 1: the fastest
@@ -349,6 +351,14 @@ class HWConfig:
         if self.mults not in MULTS:
             raise ValueError(f"mults must be one of {', '.join(MULTS)}, not {self.mults!r}")
         _check_int("tree_levels", self.tree_levels, TREE_LEVELS[0], TREE_LEVELS[-1])
+        if self.mults == "dsp_packed":
+            if self.operand != "weight":
+                raise ValueError("mults 'dsp_packed' applies to operand 'weight' only; use "
+                                 "lut, dsp or dsp_all in activation mode")
+            problem = packing_problem(self.fmt, self.act_bits)
+            if problem:
+                raise ValueError(f"mults 'dsp_packed' cannot pack {self.fmt.name}: {problem}; "
+                                 f"use dsp or dsp_all")
         if self.mults == "auto":
             if self.operand != "weight":
                 raise ValueError("mults 'auto' applies to operand 'weight' only; use lut, dsp "
@@ -447,7 +457,24 @@ class HWConfig:
         """The structure row ``row`` is built with (``"auto"`` resolved)."""
         if self.mults != "auto":
             return self.mults
-        return "dsp_all" if row < self.dsp_rows else "lut"
+        return self.dsp_row_mults if row < self.dsp_rows else "lut"
+
+    @property
+    def dsp_row_mults(self) -> str:
+        """The structure of ``mults="auto"``'s DSP rows: ``"dsp_packed"`` when the low
+        products pack two per DSP block (:func:`~.pipeline.packing_problem`), else
+        ``"dsp_all"``."""
+        if self.is_act_mode or packing_problem(self.fmt, self.act_bits):
+            return "dsp_all"
+        return "dsp_packed"
+
+    @property
+    def packed_rows(self) -> int:
+        """Rows whose low products are packed two per DSP block (rows 0 .. n-1)."""
+        if self.mults == "dsp_packed" or (self.mults == "auto"
+                                          and self.dsp_row_mults == "dsp_packed"):
+            return self.rows if self.mults == "dsp_packed" else self.dsp_rows
+        return 0
 
     def plan_of(self, row: int) -> RowPlan:
         """The :class:`~sqhw.format.pipeline.RowPlan` of row ``row``."""
@@ -513,8 +540,11 @@ class HWConfig:
 
     @property
     def dsps(self) -> int:
-        """DSP blocks of the array (one per DSP product)."""
-        return sum(self.plan_of(r).dsps for r in range(self.rows))
+        """DSP blocks of the array (one per DSP product; with ``mults="dsp_packed"`` one per
+        pair of low products, and an unpaired last row uses ``b`` for its own)."""
+        unpaired = self.packed_rows % 2
+        return (sum(self.plan_of(r).dsps for r in range(self.rows))
+                + (self.fmt.bank_size // 2 if unpaired else 0))
 
     def to_dict(self) -> dict:
         d = {"fmt": self.fmt.to_dict(), "rows": self.rows, "act_bits": self.act_bits,

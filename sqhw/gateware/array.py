@@ -10,7 +10,7 @@ from amaranth.lib.memory import Memory
 from ..format import HWConfig, Status
 from ..format.pipeline import MEM_OUT_REGS, prefix_stages
 from .pipe import delay, fanout
-from .row import SQRow, word_layout
+from .row import PackedLowPair, SQRow, word_layout
 from .skeleton import TileArray, result_layout, weight_layout
 from .tiles import ResultQueue, TileBuffers
 from .unpack import Unpacker
@@ -151,7 +151,7 @@ class MacArray(TileArray):
         tiles.token_end(self.a, tok, err_token_len)
 
         # ---- rows and their memories -------------------------------------------------------
-        rows = []
+        rows, w_q = [], []
         for r in range(R):
             mem = Memory(shape=word_layout(fmt), depth=2 * nb_max, init=[])
             m.submodules[f"wmem{r}"] = mem
@@ -163,6 +163,7 @@ class MacArray(TileArray):
                 wp.en.eq(wr[r].en & (wr[r].row == r)),
                 rp.addr.eq(rd_addr[r]),
             ]
+            w_q.append(delay(m, rp.data, MEM_OUT_REGS, f"w_q{r}_"))
             row = SQRow(cfg, row=r)
             m.submodules[f"row{r}"] = row
             m.d.comb += [
@@ -170,9 +171,19 @@ class MacArray(TileArray):
                 row.first.eq(ctl_q[r][1]),
                 row.last.eq(ctl_q[r][2]),
                 row.act.eq(act_q[r]),
-                row.w.eq(delay(m, rp.data, MEM_OUT_REGS, f"w_q{r}_")),
+                row.w.eq(w_q[r]),
             ]
             rows.append(row)
+        # Packed rows (cfg.packed_rows): the low products of rows 2p and 2p+1 (the same
+        # activation copy: FANOUT_ROWS is even) on one set of DSP blocks; an unpaired last
+        # packed row packs a 0 beside its codes.
+        n_packed = cfg.packed_rows
+        for p in range(0, n_packed, 2):
+            m.submodules[f"pair{p // 2}"] = pair = PackedLowPair(cfg)
+            m.d.comb += [pair.act.eq(act_q[p]), pair.low0.eq(w_q[p].low),
+                         rows[p].p_low.eq(pair.p0)]
+            if p + 1 < n_packed:
+                m.d.comb += [pair.low1.eq(w_q[p + 1].low), rows[p + 1].p_low.eq(pair.p1)]
 
         tag = delay(m, ctl_q[0][3], rows[0].latency, "err_tag")
         queue.push(rows[0].o_valid, tag, [row.result for row in rows])

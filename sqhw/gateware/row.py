@@ -11,12 +11,13 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..format import HWConfig, SQFormat
+from ..format.pipeline import packed_bits, packed_shift
 from .dsp import DspMul
 from .pipe import delay, pipelined_sum
 from .refuse import refused
 from .unpack import rel_width
 
-__all__ = ["SQRow", "word_layout", "tree_sum", "ProductSum"]
+__all__ = ["SQRow", "PackedLowPair", "word_layout", "tree_sum", "ProductSum"]
 
 
 def word_layout(fmt: SQFormat) -> data.StructLayout:
@@ -199,6 +200,11 @@ class SQRow(wiring.Component):
         ``result`` holds a finished token sum (one cycle per token).
     result : Out(signed(acc_bits))
         The token sum.
+    p_low : In(signed(low_width))
+        Only with ``mults="dsp_packed"``: this row's ``P_low``, from the
+        :class:`PackedLowPair` the row shares with its neighbour, ``low_stages`` cycles
+        after the inputs it was computed from reached this row (the row's own low codes
+        are then unused).
 
     Raises
     ------
@@ -213,7 +219,8 @@ class SQRow(wiring.Component):
             raise refused(self, ValueError(f"row must be in 0..{cfg.rows - 1}, not {row!r}"))
         self._cfg = cfg
         self._row = row
-        super().__init__({
+        plan = cfg.plan_of(row)
+        ports = {
             "valid": In(1),
             "first": In(1),
             "last": In(1),
@@ -221,7 +228,10 @@ class SQRow(wiring.Component):
             "w": In(word_layout(cfg.fmt)),
             "o_valid": Out(1),
             "result": Out(signed(cfg.acc_bits)),
-        })
+        }
+        if plan.packed_low:
+            ports["p_low"] = In(signed(plan.low_width))
+        super().__init__(ports)
 
     @property
     def cfg(self) -> HWConfig:
@@ -255,7 +265,9 @@ class SQRow(wiring.Component):
         terms = []
         if fmt.has_low_scale:
             pairs = [(act[i], w_i.low[i]) for i in range(b)]
-            if plan.dsp_low:
+            if plan.packed_low:
+                p_low = self.p_low               # from the pair's PackedLowPair
+            elif plan.dsp_low:
                 p_low = _dsp_sum(m, pairs, plan.low_width, lv, plan.low_stages, "p_low",
                                  "mul_low")
             else:
@@ -320,3 +332,66 @@ class SQRow(wiring.Component):
         m.d.comb += [self.o_valid.eq(o_valid), self.result.eq(acc)]
         return m
 
+
+
+class PackedLowPair(wiring.Component):
+    """The low dot products of two neighbouring rows (``mults="dsp_packed"``), which read
+    the same activation bank: one DSP product per position ``i``,
+    ``P_i = a_i · (w0_i + w1_i·2^S)`` (:func:`~sqhw.format.pipeline.packed_shift`), so
+    ``b`` DSP blocks serve ``2b`` products. ``a_i·w0_i`` is ``P_i``'s low ``S`` bits read
+    as signed, ``a_i·w1_i = P_i[S:] + P_i[S-1]``; each row's ``P_low`` is a pipelined tree
+    of its fields (and, for ``w1``, the borrow bits). The same latency as a row's own low
+    product: one input register stage, then ``low_stages``.
+
+    Attributes
+    ----------
+    act : In(ArrayLayout(signed(act_bits), b))
+    low0, low1 : In(ArrayLayout(signed(low_bits), b))
+        The decoded low codes of the two rows (vmask positions 0); ``low1`` is 0 for an
+        unpaired last row.
+    p0, p1 : Out(signed(low_width))
+        ``Σ_i a_i·low0_i`` and ``Σ_i a_i·low1_i``.
+    """
+
+    def __init__(self, cfg):
+        if not isinstance(cfg, HWConfig):
+            raise refused(self, TypeError(f"cfg must be an HWConfig, not {cfg!r}"))
+        if not cfg.packed_rows:
+            raise refused(self, ValueError(f"PackedLowPair needs packed rows (mults "
+                                           f"'dsp_packed', or 'auto' with DSP rows of a "
+                                           f"format that packs), not mults {cfg.mults!r}"))
+        self._cfg = cfg
+        fmt, plan = cfg.fmt, cfg.plan_of(0)
+        low = data.ArrayLayout(signed(fmt.low_bits), fmt.bank_size)
+        super().__init__({
+            "act": In(data.ArrayLayout(signed(cfg.act_bits), fmt.bank_size)),
+            "low0": In(low),
+            "low1": In(low),
+            "p0": Out(signed(plan.low_width)),
+            "p1": Out(signed(plan.low_width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, fmt, plan = self._cfg, self._cfg.fmt, self._cfg.plan_of(0)
+        b, lbits = fmt.bank_size, fmt.low_bits
+        shift = packed_shift(cfg.act_bits, lbits)
+        # Stage 1 (as a row's input registers): the activations and the packed codes.
+        act_i = Signal(self.act.shape(), name="act_i", reset_less=True)
+        width = packed_bits(cfg.act_bits, lbits)
+        packed = Signal(data.ArrayLayout(signed(width), b), name="packed", reset_less=True)
+        m.d.sync += act_i.eq(self.act)
+        m.d.sync += [packed[i].eq(self.low0[i] + (self.low1[i] << shift)) for i in range(b)]
+        lo, hi = [], []
+        for i in range(b):
+            mul = DspMul(signed(cfg.act_bits), signed(width))
+            m.submodules[f"mul_packed{i}"] = mul
+            m.d.comb += [mul.a.eq(act_i[i]), mul.b.eq(packed[i])]
+            lo.append(mul.p[:shift].as_signed())
+            hi += [mul.p[shift:].as_signed(), mul.p[shift - 1]]
+        stages = plan.low_stages - DspMul.LATENCY
+        m.d.comb += [
+            self.p0.eq(pipelined_sum(m, lo, plan.low_width, cfg.tree_levels, stages, "p0")),
+            self.p1.eq(pipelined_sum(m, hi, plan.low_width, cfg.tree_levels, stages, "p1")),
+        ]
+        return m

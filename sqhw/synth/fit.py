@@ -98,13 +98,15 @@ class Plan:
 
 
 def _row_cost(cfg: HWConfig) -> tuple[Resources, Resources]:
-    """(per row, fixed overhead) of ``cfg``'s structure, from two syntheses."""
-    one = array_resources(replace(cfg, rows=1))
-    two = array_resources(replace(cfg, rows=2))
-    per_row = Resources(round((two.lut - one.lut) * PLACED_PER_SYNTH), two.dsp - one.dsp,
-                        two.bram - one.bram)
-    overhead = Resources(max(0, round(one.lut * PLACED_PER_SYNTH) - per_row.lut),
-                         one.dsp - per_row.dsp, one.bram - per_row.bram)
+    """(per row, fixed overhead) of ``cfg``'s structure, from two syntheses: at 1 and 2
+    rows, or at 2 and 4 with ``mults="dsp_packed"`` (whose rows come in pairs)."""
+    n = 2 if cfg.mults == "dsp_packed" else 1
+    one = array_resources(replace(cfg, rows=n))
+    two = array_resources(replace(cfg, rows=2 * n))
+    per_row = Resources(round((two.lut - one.lut) * PLACED_PER_SYNTH / n),
+                        (two.dsp - one.dsp) // n, (two.bram - one.bram) // n)
+    overhead = Resources(max(0, round(one.lut * PLACED_PER_SYNTH) - n * per_row.lut),
+                         one.dsp - n * per_row.dsp, one.bram - n * per_row.bram)
     return per_row, overhead
 
 
@@ -137,15 +139,20 @@ def fit(cfg: HWConfig, board: str, progress=print) -> Plan:
         raise ValueError(f"--fit knows the boards {', '.join(BUDGETS)}, not {board!r}")
     budget = BUDGETS[board]
     if cfg.mults != "auto":
-        progress(f"fit {board}: synthesising the core at 1 and 2 rows to cost a row")
+        n = 2 if cfg.mults == "dsp_packed" else 1
+        progress(f"fit {board}: synthesising the core at {n} and {2 * n} rows to cost a row")
         per_row, overhead = _row_cost(cfg)
         rows, limit = _most_rows(per_row, overhead, budget)
+        if n == 2 and rows > 1:
+            rows -= rows % 2              # an unpaired row would use b DSPs on its own
         dsp_rows, per_dsp_row = 0, Resources(0, 0, 0)
     else:
         progress(f"fit {board}: synthesising DSP and LUT rows at 1 and 2 rows to cost each")
-        per_dsp_row, overhead = _row_cost(replace(cfg, mults="dsp_all", dsp_rows=0))
+        per_dsp_row, overhead = _row_cost(replace(cfg, mults=cfg.dsp_row_mults, dsp_rows=0))
         per_row, _ = _row_cost(replace(cfg, mults="lut", dsp_rows=0))
         dsp_rows, _ = _most_rows(per_dsp_row, overhead, budget)
+        if cfg.dsp_row_mults == "dsp_packed":
+            dsp_rows -= dsp_rows % 2      # an unpaired row would use b DSPs on its own
         used = Resources(*(dsp_rows * x for x in
                            (per_dsp_row.lut, per_dsp_row.dsp, per_dsp_row.bram)))
         lut_rows, limit = _most_rows(per_row, overhead, budget, used)

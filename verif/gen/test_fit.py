@@ -16,7 +16,7 @@ def _fake(per_row, overhead):
 
 
 @pytest.mark.parametrize("per_row,overhead,rows,limit", [
-    ((2000, 4, 3), (300, 0, 0), 27, "lut"),     # (66912 − 360) / (1.2 · 2000)
+    ((2000, 4, 3), (300, 0, 0), 22, "lut"),     # (54366 − 360) / (1.2 · 2000)
     ((600, 17, 3), (250, 0, 0), 9, "dsp"),      # 156 // 17
     ((100, 0, 9), (0, 0, 1), 23, "bram"),       # (208 − 1) // 9
 ])
@@ -31,6 +31,21 @@ def test_fit_arithmetic(monkeypatch, per_row, overhead, rows, limit):
     over = plan.predicted(plan.rows + 1)
     assert any(getattr(over, n) > getattr(budget, n) * getattr(margin, n)
                for n in ("lut", "dsp", "bram")), "one more row would still fit"
+
+
+def test_fit_packed_rows_come_in_pairs(monkeypatch):
+    """dsp_packed: costed from 2 and 4 rows (a pair shares its DSP blocks), and the plan
+    is even: 156 // 12 = 13 rows would leave the last one unpaired (b DSPs of its own)."""
+    calls = []
+
+    def cost(cfg):
+        calls.append(cfg.rows)
+        return fit_mod.Resources(300 + cfg.rows * 800, cfg.rows * 12, cfg.rows * 3)
+
+    monkeypatch.setattr(fit_mod, "array_resources", cost)
+    plan = fit_mod.fit(HWConfig(mults="dsp_packed"), "ulx3s-85f", progress=lambda msg: None)
+    assert calls == [2, 4]
+    assert (plan.rows, plan.limit, plan.per_row.dsp) == (12, "dsp", 12)
 
 
 def test_fit_refuses_when_nothing_fits(monkeypatch):

@@ -79,6 +79,12 @@ CONFIGS: dict[str, HWConfig] = {
     "r2-b64-k32-8/4-dsp-l3": _cfg(64, 32, 8, 4, rows=2, nb_max=2, mults="dsp",
                                   tree_levels=3),
     "r4-b8-int6-auto2": _cfg(8, 0, 8, 6, rows=4, nb_max=2, mults="auto", dsp_rows=2),
+    # Low products packed two per DSP (rows 0+1, 2+3, and row 4 unpaired; two groups of
+    # broadcast copies), and dense INT4 split by auto: rows 0+1 packed, row 2 packed
+    # unpaired, row 3 in LUTs (padded to the packed rows' latency).
+    "r5-b16-k2-8/4-packed": _cfg(16, 2, 8, 4, rows=5, nb_max=2, mults="dsp_packed"),
+    "r4-b16-int4-auto3-l2": _cfg(16, 0, 8, 4, rows=4, nb_max=2, mults="auto", dsp_rows=3,
+                                 tree_levels=2),
 }
 
 #: Wider matrix, ``pytest -m slow verif/top``: bigger arrays, the largest bank, deep tiles
