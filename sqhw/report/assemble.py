@@ -75,7 +75,8 @@ def config_record(cfg: ReportConfig, results: dict, *, macs: int, workload: Work
             rec["status"][stage] = "cached" if results[stage]["cached"] else "computed"
             rec["cached"][stage] = results[stage]["cached"]
     if "accuracy" in results and "result" in results["accuracy"]:
-        rec["accuracy"] = results["accuracy"]["result"]
+        rec["accuracy"] = {k: v for k, v in results["accuracy"]["result"].items()
+                           if k != "mask_hex"}
     if "area" in results and "result" in results["area"]:
         row = results["area"]["result"]
         rec["area_row"] = row

@@ -25,10 +25,13 @@ Examples:
   python -m sqhw.report                             # the full sweep (hours; cached)
   python -m sqhw.report --configs W8A8 'B32-(8/4)-0.875+gptq' --stages area
   python -m sqhw.report --scheduler tcp://127.0.0.1:8786
+  python -m sqhw.report --stages claims             # the paper's claims (claims.md)
 """
 
 SMALL = {"n_eval": 64, "n_calib": 32, "snr_sentences": 32}
 FULL = {"n_eval": 1024, "n_calib": None, "snr_sentences": 128}
+#: The claims stage measures about 45 points, so it evaluates on fewer sentences.
+CLAIMS_FULL = {"n_eval": 512, "n_calib": None, "snr_sentences": 64}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,10 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"the test sweep: {', '.join(_small_names())} with "
                         f"{SMALL['n_eval']} evaluation and {SMALL['n_calib']} calibration "
                         "sentences (explicit --configs/--n-eval/--n-calib still win)")
-    p.add_argument("--stages", nargs="+", choices=["accuracy", "area"],
+    p.add_argument("--stages", nargs="+", choices=["accuracy", "area", "claims"],
                    default=["accuracy", "area"],
                    help="stages to run (default: %(default)s); utilization is always "
-                        "computed, place and route only with --pnr")
+                        "computed, place and route only with --pnr. claims: test the "
+                        "SQ-format paper's accuracy claims on its own fixed set of points "
+                        f"(--configs does not apply; {CLAIMS_FULL['n_eval']} evaluation "
+                        "sentences unless --n-eval, the small plan with --small) and write "
+                        "claims.json and claims.md")
     p.add_argument("--pnr", action="store_true",
                    help="also place and route every array on the ULX3S-85F with "
                         "nextpnr-ecp5 for Fmax (minutes to hours per configuration; "
@@ -187,11 +194,55 @@ def main(argv=None) -> int:
         except (OSError, TimeoutError, ValueError) as e:
             parser.error(f"cannot connect to the Dask scheduler {args.scheduler}: "
                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    claims = "claims" in args.stages
+    args.stages = [st for st in args.stages if st != "claims"]
     try:
-        return _run(args, configs, sizes, workload, client)
+        rc = 0
+        if args.stages or args.pnr:
+            rc = _run(args, configs, sizes, workload, client)
+        if claims:
+            rc = max(rc, _run_claims(args, workload, client))
+        return rc
     finally:
         if client is not None:
             client.close()
+
+
+def _run_claims(args, workload, client) -> int:
+    """The claims stage (:mod:`sqhw.report.claims`)."""
+    from ..eval.corpus import load_corpus
+    from .cache import Cache
+    from .claims import run_claims, write_claims
+    from .runner import Progress
+
+    sizes = dict(SMALL if args.small else CLAIMS_FULL)
+    command = "python -m sqhw.report --stages claims" + (" --small" if args.small else "")
+    for name in sizes:
+        if getattr(args, name) is not None:
+            sizes[name] = getattr(args, name)
+            command += f" --{name.replace('_', '-')} {sizes[name]}"
+    try:
+        corpus = load_corpus()
+    except (FileNotFoundError, OSError) as e:
+        print(f"python -m sqhw.report: error: {e}", file=sys.stderr)
+        return 2
+    jobs = args.jobs
+    threads = max(1, (os.cpu_count() or 1) // jobs) if client is None else 1
+    progress = Progress(0)
+    claims = run_claims(sizes=sizes, small=args.small, cache=Cache(args.out / "cache"),
+                        jobs=jobs, client=client, corpus=corpus, threads=threads,
+                        macs=args.macs, workload=workload, assumed_mhz=args.assumed_mhz,
+                        progress=progress, command=command)
+    written = write_claims(claims, args.out)
+    progress.say("wrote " + ", ".join(str(p) for p in written))
+    for r in claims["claims"]:
+        progress.say(f"claim {r['id']}: {r['verdict']}")
+    if claims["failed"]:
+        print(f"python -m sqhw.report: error: {len(claims['failed'])} claims task(s) failed "
+              f"(first: {claims['failed'][0]}); see {args.out / 'claims.md'}",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def _run(args, configs, sizes, workload, client) -> int:

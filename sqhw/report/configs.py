@@ -4,7 +4,10 @@ A report configuration is named like the configurations of ``python -m sqhw.eval
 (:func:`sqhw.eval.configs.parse_config`: ``W8A8``, ``W4A8+gptq``, ``B16-(8/4)-0.875+gptq``,
 ``2:4-INT8+magnitude``, ...) or, for the activation mode (SQ-format on the activations with
 a static mask, ``docs/activation-mode.md``), ``W<w>A(<SQ format>)``, e.g.
-``W4A(B16-(8/4)-0.75)``: dense INT<w> weights (w = 4 or 8), activations in that SQ-format.
+``W4A(B16-(8/4)-0.75)``: dense INT<w> weights (w = 4 or 8, per-column RTN), activations in
+that SQ-format; ``+gptq`` quantizes the dense weights with GPTQ in the static mask's row
+order (:func:`sqhw.golden.ptq.gptq_quantize_dense`), ``+dynamic`` replaces the static mask
+by the per-token top-k one (an accuracy reference: no hardware computes it).
 
 Every weight-mode configuration gets the same array throughput: ``macs`` MACs per cycle,
 that is ``R = macs / b`` rows of one bank (``b`` MACs) per cycle each (datasheet §9). The
@@ -74,6 +77,10 @@ class ReportConfig:
         either mode.
     rows : int
         ``R = macs / b``, in both modes.
+    gptq : bool
+        Activation mode: the dense weights by GPTQ (weight mode: see ``ptq``).
+    dynamic : bool
+        Activation mode: the per-token top-k mask (a reference, not hardware).
     """
 
     name: str
@@ -84,6 +91,8 @@ class ReportConfig:
     ptq: str
     hw: HWConfig
     rows: int
+    gptq: bool = False
+    dynamic: bool = False
 
     @property
     def row_hw(self) -> HWConfig | None:
@@ -144,9 +153,18 @@ def parse_report_config(spec: str, macs: int = 256) -> ReportConfig:
     spec = spec.strip()
     if m := _ACT.fullmatch(spec):
         wbits, fmt_name, rest = int(m[1]), m[2], m[3]
-        if rest:
-            raise ValueError(f"activation-mode configuration {spec!r} takes no options "
-                             f"(got {rest!r})")
+        gptq = dynamic = False
+        if rest and not rest.startswith("+"):
+            raise ValueError(f"activation-mode configuration {spec!r}: options follow a "
+                             f"'+' (got {rest!r})")
+        for opt in rest.split("+")[1:]:
+            if opt in ("gptq", "rtn"):
+                gptq = opt == "gptq"
+            elif opt in ("dynamic", "static"):
+                dynamic = opt == "dynamic"
+            else:
+                raise ValueError(f"unknown option {opt!r} in {spec!r}: an activation-mode "
+                                 f"configuration takes gptq, rtn, dynamic or static")
         if wbits not in WEIGHT_BITS:
             raise ValueError(f"activation-mode weights must be "
                              f"{' or '.join(f'W{b}' for b in WEIGHT_BITS)}, not W{wbits} in "
@@ -155,10 +173,13 @@ def parse_report_config(spec: str, macs: int = 256) -> ReportConfig:
         if fmt.k == 0:
             raise ValueError(f"{spec!r}: the activation format has no high elements")
         hw = _act_hw(fmt, wbits, _rows(spec, fmt, macs))
+        weights = "GPTQ (mask row order)" if gptq else "RTN"
+        mask = "dynamic per-token top-k mask (reference, no hardware)" if dynamic else \
+            "static mask"
         return ReportConfig(name=spec, mode="activation", fmt=fmt, act_bits=fmt.high_bits,
                             weight_bits=wbits,
-                            ptq=f"W{wbits} per-column RTN, A static mask {fmt.name}",
-                            hw=hw, rows=hw.rows)
+                            ptq=f"W{wbits} per-column {weights}, A {mask} {fmt.name}",
+                            hw=hw, rows=hw.rows, gptq=gptq, dynamic=dynamic)
     method = parse_config(spec)
     fmt = method.fmt
     hw = HWConfig(fmt=fmt, rows=_rows(spec, fmt, macs), act_bits=method.act_bits, k_max=K_MAX,

