@@ -8,9 +8,11 @@ transistor estimate. Rows of different bank sizes are compared **per MAC/cycle**
 does ``b`` MACs per cycle).
 
 Every row uses the generator's default multiplier structure (``mults="lut"``: radix-4 Booth
-rows, see ``docs/area.md``). The SQ and W8A8 rows are also built with each DSP structure
-(``"dsp"``: high-precision and scale products on MULT18X18D; ``"dsp_all"``: every product)
-and reported with DSPs allowed, as LUT4 and DSP per MAC against their own LUT row.
+rows, see ``docs/area.md``). The SQ, W8A8 and W4A8 rows are also built with DSP structures
+(``"dsp"``: high-precision and scale products on MULT18X18D; ``"dsp_all"``: every product;
+``"dsp_packed"``: as ``"dsp"`` with two rows' low products per DSP, measured as a pair of
+rows and its shared DSPs) and reported with DSPs allowed, as LUT4 and DSP per MAC against
+their own LUT row.
 
 Activation mode (``docs/activation-mode.md``): :class:`~sqhw.gateware.actrow.ActRow` rows
 W4A(SQ) and W8A(SQ) next to the dense W4A4 and W4A8 rows, and the one
@@ -45,9 +47,12 @@ ROWS = {
 }
 
 
-#: The rows built with each DSP multiplier structure (``HWConfig.mults``).
-DSP_ROWS = {f"{label} {mults}": (label, mults)
-            for label in ("SQ B16-(8/4)-0.875", "dense W8A8") for mults in ("dsp", "dsp_all")}
+#: The rows built with each DSP multiplier structure (``HWConfig.mults``): W8A8's codes are
+#: too wide to pack two per DSP, W4A8's have no high products for ``dsp`` to move.
+DSP_ROWS = {f"{label} {mults}": (label, mults) for label, structures in (
+    ("SQ B16-(8/4)-0.875", ("dsp", "dsp_all", "dsp_packed")),
+    ("dense W8A8", ("dsp", "dsp_all")),
+    ("dense W4A8", ("dsp_all", "dsp_packed"))) for mults in structures}
 
 #: Activation-mode rows (label: activation format, weight bits) and their dense baselines.
 ACT_FMT = SQFormat(16, 0.875, 8, 4)

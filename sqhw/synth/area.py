@@ -49,6 +49,8 @@ def build_row(design, mults: str):
     from ..gateware.actrow import ActRow
     from ..gateware.gather import SelectGather
     from ..gateware.row import SQRow
+    if isinstance(design, HWConfig) and mults == "dsp_packed":
+        return _packed_pair(replace(design, rows=2, mults=mults)), 2 * design.fmt.bank_size
     if isinstance(design, HWConfig):
         return SQRow(replace(design, mults=mults)), design.fmt.bank_size
     if isinstance(design, SQFormat):
@@ -57,6 +59,42 @@ def build_row(design, mults: str):
     cfg = HWConfig(fmt=fmt, k_max=K_MAX, operand="activation", weight_bits=weight_bits,
                    acc_bits=act_min_acc_bits(fmt, weight_bits, K_MAX), mults=mults)
     return ActRow(cfg), fmt.bank_size
+
+
+def _packed_pair(cfg: HWConfig):
+    """Two SQRows and the :class:`~sqhw.gateware.row.PackedLowPair` they share: the unit a
+    ``mults="dsp_packed"`` row is measured as (its cost per MAC is the pair's over 2b)."""
+    from amaranth.hdl import Module
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from ..gateware.row import PackedLowPair, SQRow
+
+    rows = [SQRow(cfg, row=r) for r in range(2)]
+    ports = {"act": In(rows[0].act.shape())}
+    for r, row in enumerate(rows):
+        ports.update({f"valid{r}": In(1), f"first{r}": In(1), f"last{r}": In(1),
+                      f"w{r}": In(row.w.shape()), f"o_valid{r}": Out(1),
+                      f"result{r}": Out(row.result.shape())})
+
+    class Pair(wiring.Component):
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.pair = pair = PackedLowPair(cfg)
+            m.d.comb += pair.act.eq(self.act)
+            for r, row in enumerate(rows):
+                m.submodules[f"row{r}"] = row
+                m.d.comb += [row.act.eq(self.act), row.w.eq(getattr(self, f"w{r}")),
+                             row.valid.eq(getattr(self, f"valid{r}")),
+                             row.first.eq(getattr(self, f"first{r}")),
+                             row.last.eq(getattr(self, f"last{r}")),
+                             getattr(pair, f"low{r}").eq(row.w.low),
+                             row.p_low.eq(getattr(pair, f"p{r}")),
+                             getattr(self, f"o_valid{r}").eq(row.o_valid),
+                             getattr(self, f"result{r}").eq(row.result)]
+            return m
+
+    return Pair(ports)
 
 
 def row_area(design, mults: str = "lut") -> dict:
