@@ -221,15 +221,23 @@ def signals_deferred(signums=STOP_SIGNALS):
                 signal.raise_signal(got[0])
 
 
-def terminate_as_interrupt() -> None:
-    """Make SIGTERM and SIGHUP raise KeyboardInterrupt, like Ctrl-C, so a tool killed from
-    outside runs its cleanup (its temporary folder removed, its child tools stopped). Call
-    from the main thread of a tool's ``main``."""
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """For the ``with`` block, make SIGTERM and SIGHUP raise KeyboardInterrupt, like Ctrl-C,
+    so a tool killed from outside runs its cleanup (its temporary folder removed, its child
+    tools stopped); the previous handlers come back after. Outside the main thread it does
+    nothing."""
     def interrupt(_signum, _frame):
         raise KeyboardInterrupt
-    if threading.current_thread() is threading.main_thread():
-        for s in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(s, interrupt)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 def replace_dir(tmp: Path, out: Path, tool: str) -> None:

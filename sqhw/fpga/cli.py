@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..cli import Parser, config_from_args, config_parser
+from ..cli import Parser, config_from_args, config_parser, terminate_as_interrupt
 from ..toolchain import ToolError
 
 __all__ = ["main"]
@@ -64,6 +64,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        with terminate_as_interrupt():
+            return _main(argv)
+    except KeyboardInterrupt:
+        # build() has stopped the running tool and removed its temporary folder.
+        print("python -m sqhw.fpga: interrupted; no partial output left", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "record":

