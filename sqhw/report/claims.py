@@ -37,13 +37,13 @@ HEAD = "B16-(8/4)-0.875"
 SQ6, SQ5 = "B16-(8/4)-0.5", "B16-(8/4)-0.75"
 SPARSITIES = ("0.5", "0.75", "0.875", "0.9375")
 BANKS = (16, 32, 64)
-CALIB_SIZES = (16, 64, 256)
+#: Calibration subsets of claim 3 (256 of the corpus's 273 sentences would be nearly all).
+CALIB_SIZES = (16, 64)
 DRAWS = (0, 1, 2)
 
 #: Claim 7: the configurations of the accuracy–throughput-per-area frontier.
-FRONTIER = ("W8A8", "W6A8+gptq", "W4A8+gptq", "W4A4", "2:4-INT8+gptq",
-            "B16-(8/4)-0.875+gptq", "B16-(8/4)-0.9375+gptq", "B32-(8/4)-0.9375+gptq",
-            f"W4A({HEAD})+gptq")
+FRONTIER = ("W8A8", "W6A8+gptq", "W4A8+gptq", "W4A4",
+            "B16-(8/4)-0.875+gptq", "B16-(8/4)-0.9375+gptq", f"W4A({HEAD})+gptq")
 
 #: The claims, as SQ-FORMAT.md §4–§5 states them (id, text, the paper's number).
 CLAIMS = (
@@ -94,17 +94,17 @@ def plan(small: bool = False) -> dict:
         acc = [Point("W4A8+gptq"), Point(_act(HEAD, "gptq")), Point(_act(HEAD)),
                Point(_act(HEAD, "dynamic")), Point(_act(HEAD), 4, 0), Point(_act(HEAD), 4, 1)]
         return {"accuracy": acc, "area": [], "extra": [], "claims": ("1", "2", "3")}
+    # In order of need: a run stopped early has judged the first claims.
     acc = [Point(c) for c in ("W4A8+gptq", "W4A8", _act(SQ6, "gptq"), _act(SQ5, "gptq"),
-                              _act(HEAD, "gptq"), _act(SQ6), _act(SQ5), _act(HEAD))]
+                              _act(HEAD, "gptq"), _act(SQ6), _act(HEAD))]
     for b in BANKS:
         fmt = f"B{b}-(8/4)-0.875"
         acc += [Point(_act(fmt, "gptq")), Point(_act(fmt, "gptq", "dynamic"))]
     acc += [Point(_act(HEAD), n, d) for n in CALIB_SIZES for d in DRAWS]
-    acc += [Point(f"B{b}-(8/4)-{s}+gptq") for b in BANKS for s in SPARSITIES]
     acc += [Point(f"B16-(8/2)-{s}+gptq") for s in SPARSITIES]
-    extra = [f"{HEAD}+smooth0.5", f"{HEAD}+smooth0.5+gptq", HEAD,
-             f"{HEAD}+floatscale", f"{HEAD}+gptq+floatscale"]
-    acc += [Point(c) for c in FRONTIER + tuple(extra)]
+    acc += [Point(f"B{b}-(8/4)-{s}+gptq") for b in BANKS for s in SPARSITIES]
+    extra = [f"{HEAD}+smooth0.5", f"{HEAD}+smooth0.5+gptq", f"{HEAD}+gptq+floatscale"]
+    acc += [Point(c) for c in extra + list(FRONTIER)]
     seen, uniq = set(), []
     for p in acc:
         if p not in seen:
