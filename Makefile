@@ -5,7 +5,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.sqhw-installed
 JOBS    ?= 2
 
-.PHONY: setup gen verify verify-all lint test test-all bench fpga report clean
+.PHONY: setup gen verify verify-all lint test test-all bench fpga report clean asic asic-deps
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,8 +36,24 @@ verify: lint test
 
 verify-all: lint test-all
 
-bench: $(STAMP)
+bench: $(STAMP) asic-deps
 	$(PY) -m sqhw.bench
+
+# The ASIC stage's Debian packages (docs/asic.md): the OSU 0.18 um standard cells and
+# OpenSTA. They do not install from PyPI; this needs root on Debian (a no-op once installed).
+ASIC_DEBS := qflow-tech-osu018 opensta
+asic-deps:
+	@missing=$$(for p in $(ASIC_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	    | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing $$missing (Debian packages of the ASIC stage)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# ASIC area and critical path of the rows (docs/asic.md, docs/results/asic.json).
+asic: $(STAMP) asic-deps
+	$(PY) -m sqhw.bench.asic --json docs/results/asic.json
 
 fpga: $(STAMP)
 	$(PY) -m sqhw.fpga build --board ulx3s-85f --rows 1 --k-max 32

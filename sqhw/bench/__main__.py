@@ -5,6 +5,7 @@ import importlib
 import sys
 import time
 
+from ..toolchain import ToolError
 from .core import print_rows
 
 #: name: (title, module, what it runs). Each section prints its heading and what it runs
@@ -38,7 +39,10 @@ def main(argv=None) -> int:
         title, module, what = SECTIONS[name]
         print(f"\n## {title}\n  ({what}; started {time.strftime('%H:%M:%S')})", flush=True)
         t0 = time.monotonic()
-        print_rows(importlib.import_module(module).run())
+        try:
+            print_rows(importlib.import_module(module).run())
+        except ToolError as e:      # a missing tool: one line that says what to install
+            p.exit(2, f"{p.prog}: error: {str(e).splitlines()[0]}\n")
         print(f"  ({name}: {time.monotonic() - t0:.0f} s)", flush=True)
     return 0
 
