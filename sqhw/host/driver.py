@@ -10,12 +10,94 @@ The float side uses the golden model: :func:`sqhw.golden.quantize_weight`,
 :func:`~sqhw.golden.descale` on the integers the board returns.
 """
 
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from ..cli import STAMP
+from ..format import HWConfig
 from ..link import protocol as P
 
-__all__ = ["Job", "prepare_matmul", "finish_matmul", "Device", "SerialTransport", "matmul"]
+__all__ = ["Job", "prepare_matmul", "finish_matmul", "Device", "SerialTransport", "matmul",
+           "Build", "read_build"]
+
+
+@dataclass(frozen=True)
+class Build:
+    """What the host needs from a bitstream build folder (``python -m sqhw.fpga build``).
+
+    Attributes
+    ----------
+    cfg : HWConfig
+        The core's configuration.
+    board : str
+    baud : int
+        The UART rate the bitstream was built for.
+    timeout_bits : int
+        The link's truncation timeout, in bit times.
+    """
+
+    cfg: HWConfig
+    board: str
+    baud: int
+    timeout_bits: int
+
+
+def read_build(folder) -> Build:
+    """The configuration and link settings of the bitstream build in ``folder``, from the
+    ``report.json`` that ``python -m sqhw.fpga build`` writes there (``config``,
+    ``digest``, ``board``, ``clock.baud``, ``link.timeout_bits``).
+
+    Raises
+    ------
+    ValueError
+        In one line, naming ``folder``: it does not exist, is not a folder, is not a build
+        of ``python -m sqhw.fpga build`` (another tool's output, or no ``report.json``), or
+        its ``report.json`` is unreadable, not JSON, lacks a field, holds a configuration
+        that does not validate, or one whose digest is not the recorded one.
+    """
+    d = Path(folder)
+    where = f"--build {folder}"
+    if not d.exists():
+        raise ValueError(f"{where}: no such folder; give a folder written by "
+                         "python -m sqhw.fpga build")
+    if not d.is_dir():
+        raise ValueError(f"{where} is not a folder; give a folder written by "
+                         "python -m sqhw.fpga build")
+    stamp = d / STAMP
+    tool = None
+    try:
+        if stamp.is_file():
+            tool = (stamp.read_text().split() or [""])[0]
+        text = (d / "report.json").read_text() if (d / "report.json").is_file() else None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{where} cannot be read ({getattr(e, 'strerror', None) or e})") \
+            from None
+    if tool not in (None, "fpga"):
+        raise ValueError(f"{where} is an output of python -m sqhw.{tool}, not a bitstream "
+                         "build; give a folder written by python -m sqhw.fpga build")
+    if text is None:
+        raise ValueError(f"{where} is not a bitstream build (no report.json); give a folder "
+                         "written by python -m sqhw.fpga build")
+    bad = f"{where}: report.json is corrupted"
+    try:
+        rep = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"{bad} (not JSON: {e}); rebuild it with python -m sqhw.fpga "
+                         "build") from None
+    try:
+        cfg = HWConfig.from_dict(rep["config"])
+        digest, board = rep["digest"], rep["board"]
+        baud, timeout_bits = int(rep["clock"]["baud"]), int(rep["link"]["timeout_bits"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        what = f"no {e}" if isinstance(e, KeyError) else str(e).splitlines()[0]
+        raise ValueError(f"{bad} ({what}); rebuild it with python -m sqhw.fpga build") \
+            from None
+    if cfg.digest() != digest:
+        raise ValueError(f"{bad} (its configuration's digest is {cfg.digest()}, not the "
+                         f"recorded {digest}); rebuild it with python -m sqhw.fpga build")
+    return Build(cfg, str(board), baud, timeout_bits)
 
 
 @dataclass

@@ -6,17 +6,17 @@ other flip-flop is the one a board top contains. The frames are made and parsed 
 code the host driver uses (:mod:`sqhw.link.protocol` and :mod:`sqhw.host.driver`), and the
 results are checked bit-exactly against :func:`sqhw.golden.hw_matmul`.
 
+The same module, with its pins on a pipe instead of cocotb, is the simulated board of
+``python -m sqhw.host --port sim`` (:mod:`sqhw.sim.board`, ``verif/fpga/test_host_sim.py``).
+
 Replay: ``SEED=<seed> .venv/bin/pytest verif/fpga/test_board_sim.py``; ``WAVES=1`` for FST.
 """
 
-import os
 from pathlib import Path
 
 import pytest
 
 from sqhw.format import HWConfig, SQFormat, min_acc_bits
-
-ROOT = Path(__file__).resolve().parents[2]
 
 DIVISOR = 4          # clocks per UART bit: keeps the simulation short
 TIMEOUT_BITS = 40    # a frame silent for 40 bit times (160 clocks) is dropped
@@ -28,15 +28,9 @@ CONFIGS = {
 
 
 def _verilog_for(cfg: HWConfig) -> Path:
-    from sqhw.fpga.link import link_verilog
-    path = ROOT / "build" / "rtl" / cfg.digest() / f"link-d{DIVISOR}" / "sqhw_link_top.v"
-    text = link_verilog(cfg, DIVISOR, timeout_bits=TIMEOUT_BITS)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or path.read_text() != text:
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(text)
-        tmp.replace(path)
-    return path
+    # The simulated board's Verilog (python -m sqhw.host --port sim runs the same module).
+    from sqhw.sim.board import board_verilog_path
+    return board_verilog_path(cfg, DIVISOR, TIMEOUT_BITS)
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))

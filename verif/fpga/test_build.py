@@ -38,6 +38,10 @@ def _check(board, cfg, out, options):
     assert saved["utilization"]["lut4"]["used"] > 0 and saved["utilization"]["ff"]["used"] > 0
     assert (out / saved["bitstream"]).stat().st_size > 1000
     assert "meets timing" in (out / "report.md").read_text()
+    # What python -m sqhw.host --build reads from this folder.
+    from sqhw.host.driver import read_build
+    b = read_build(out)
+    assert (b.cfg, b.board, b.baud) == (cfg, board, saved["clock"]["baud"]), b
     return saved
 
 
