@@ -7,8 +7,11 @@
 - :mod:`.harness`: cached Verilator builds for cocotb and cocotb runs with seeds, waves and
   replay hints (the testbenches in ``verif/`` and the bench's per-cycle baseline use it).
 - :mod:`.cocotb_pokes`: that baseline, a cocotb module driving the bulk job from Python.
+- :mod:`.board`: the simulated board of ``python -m sqhw.host --port sim``, the link
+  gateware and core (:class:`sqhw.link.gateware.LinkTop`) under Verilator with its UART
+  pins on a pipe.
 
 Importing this package loads nothing heavy; import the modules.
 """
 
-__all__ = ["bulk", "harness"]
+__all__ = ["bulk", "harness", "board"]
