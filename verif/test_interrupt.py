@@ -1,7 +1,8 @@
 """Ctrl-C leaves nothing behind: a real SIGINT sent to a running ``python -m sqhw.gen`` while
 it stages its output in a hidden temporary folder, or while it swaps that folder for a
-previous output, and to a running EDA tool wrapper (:func:`sqhw.toolchain.nextpnr.run_tool`,
-which ``python -m sqhw.fpga build`` runs Yosys and nextpnr through).
+previous output, to a running EDA tool wrapper (:func:`sqhw.toolchain.nextpnr.run_tool`,
+which ``python -m sqhw.fpga build`` runs Yosys and nextpnr through), and (``fpga`` marker) to
+a real ``python -m sqhw.fpga build`` while its Yosys runs.
 
 To hit those moments every time, the child process slows one file operation down (a
 ``sleep`` after it) and says on stdout when it is there; everything else is the real code.
@@ -152,3 +153,56 @@ def test_sigint_stops_the_running_tool(tmp_path):
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(child), f"the tool (pid {child}) outlived the interrupted wrapper"
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return []
+    out = []
+    for k in kids:
+        try:
+            cmd = Path(f"/proc/{k}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except FileNotFoundError:
+            continue
+        out.append((int(k), cmd))
+    return out
+
+
+@pytest.mark.fpga
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc")
+def test_sigint_stops_a_real_fpga_build(tmp_path):
+    """``python -m sqhw.fpga build`` interrupted while Yosys runs: Yosys ends, the hidden
+    temporary build folder goes, exit 130 with one line."""
+    pytest.importorskip("amaranth_boards")
+    proc = subprocess.Popen([sys.executable, "-m", "sqhw.fpga", "build", "--board",
+                             "ulx3s-85f", *GEN_ARGS, "--out", str(tmp_path / "fpga")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (tools := [k for k in _children(proc.pid) if "yowasp" in k[1]]):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.2)
+        staging = list(tmp_path.iterdir())
+        assert [p.name[:5] for p in staging] == [".fpga"]
+        # Into the synthesis (its log started): it has read its input and would run on.
+        log = staging[0] / "top.rpt"
+        while not (log.exists() and log.stat().st_size > 0):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.2)
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [
+        "python -m sqhw.fpga: interrupted; no partial output left"], err
+    # Checked at once: the build stops and reaps Yosys before it exits (left running, Yosys
+    # would only notice its folder gone some time later).
+    assert not any(_alive(pid) for pid, _ in tools), tools
+    assert list(tmp_path.iterdir()) == []
