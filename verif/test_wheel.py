@@ -66,11 +66,14 @@ def fresh_venv(tmp_path_factory):
 def test_wheel_has_no_test_tree_and_ships_the_testbench(fresh_venv):
     py, venv, work, env = fresh_venv
     out = _run([py, "-c", "import importlib.util, sqhw, sqhw.sim.bulk as b; "
+                "import sqhw.sim.board as s; "
                 "print(sqhw.__file__); print(b.TB_SOURCE.is_file()); "
-                "print(importlib.util.find_spec('verif'))"], cwd=work, env=env).stdout.split()
+                "print(importlib.util.find_spec('verif')); print(s.CPP_SOURCE.is_file())"],
+               cwd=work, env=env).stdout.split()
     assert Path(out[0]).resolve().is_relative_to(venv.resolve()), out[0]
     assert out[1] == "True"          # sqhw_bulk_tb.sv is package data
     assert out[2] == "None"          # no verif/ beside the installed package
+    assert out[3] == "True"          # so is the simulated board's harness (host --port sim)
 
 
 def test_wheel_gen(fresh_venv, tmp_path):
