@@ -10,6 +10,8 @@ repository) are handled once:
   exists (an exit code 0 is not proof), and cell statistics.
 - :mod:`.nextpnr`: the YoWASP FPGA flow (nextpnr, packers) for Amaranth's build scripts.
 - :mod:`.sby`: formal proofs with SymbiYosys and z3, and Yosys's SAT prover.
+- :mod:`.asic` (imported on its own): the Debian standard-cell library and OpenSTA of the
+  ASIC stage, and the one-line message naming the package when one is missing.
 - :mod:`.versions`: versions of every tool that shapes an output.
 
 :mod:`._env` holds what they share: :class:`ToolError`, the one lookup of an executable

@@ -30,6 +30,8 @@ class Library:
     path: str          #: where the package puts the Liberty file
     node: str          #: process node, for reports
     source: str        #: who made the cells
+    drive_cell: str    #: a buffer that models what drives a design's inputs (output pin Y)
+    load_pf: float     #: the load on a design's outputs: a flip-flop's D input, in pF
 
 
 #: Libraries the ASIC stage knows, by short name.
@@ -38,7 +40,8 @@ LIBRARIES = {
         name="osu018_stdcells", package="qflow-tech-osu018",
         path="/usr/share/qflow/tech/osu018/osu018_stdcells.lib", node="0.18 um",
         source="Oklahoma State University standard cells (TSMC 0.18 um rules, typical "
-               "corner, 1.8 V, 25 C), as packaged with qflow"),
+               "corner, 1.8 V, 25 C), as packaged with qflow",
+        drive_cell="BUFX2", load_pf=0.0088),   # DFFPOSX1's D pin: 0.00883 pF
 }
 
 _HINT = "run `make asic-deps` (as root) or `apt-get install {}`"
