@@ -19,6 +19,7 @@ Debian's ``opensta``; :mod:`sqhw.toolchain.asic` finds them and names the packag
 is missing.
 """
 
+import inspect
 import json
 import re
 import shutil
@@ -30,7 +31,7 @@ from ..toolchain.asic import LIBRARIES, find_liberty, run_sta
 from ..toolchain.yosys import run_yosys
 
 __all__ = ["PERIOD_NS", "abc_constraints", "asic_script", "sta_script", "parse_sta",
-           "asic_synth", "asic_row"]
+           "asic_synth", "asic_row", "asic_code_sources"]
 
 #: The clock period given to OpenSTA (and to ABC as ``abc -D``, which barely changes its
 #: mapping: see :func:`asic_script`), in ns. Every row of a comparison uses the same one.
@@ -229,3 +230,13 @@ def asic_row(design, mults: str = "lut", *, period_ns: float = PERIOD_NS,
     out.update(macs=macs, um2_per_mac=out["area_um2"] / macs if macs else None,
                period_target_ns=period_ns, library=LIBRARIES[lib].name)
     return out
+
+
+def asic_code_sources() -> str:
+    """The source text the ASIC figures depend on besides the generator, the tools and the
+    library: the flow's scripts and parsers (for a cache key, as
+    :func:`sqhw.synth.area.area_code_sources` is for the area stage)."""
+    from ..toolchain import asic as tools
+    return "\n".join(inspect.getsource(f) for f in
+                     (abc_constraints, asic_script, sta_script, parse_sta, asic_synth,
+                      _flop_outputs, _cell_areas, asic_row, tools.run_sta)) + repr(LIBRARIES)
