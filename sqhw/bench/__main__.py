@@ -23,6 +23,10 @@ SECTIONS = {
             "sqhw.bench.sim",
             "a Verilator build of the 16-row core for each path, then the same 34k-cycle "
             "job through both, best of several runs"),
+    "asic": ("Row ASIC area and critical path (Yosys + OpenSTA, OSU 0.18 um cells)",
+             "sqhw.bench.asic",
+             "12 standard-cell syntheses and timing runs, two at a time, under a minute "
+             "each; needs Debian's qflow-tech-osu018 and opensta (make asic-deps)"),
 }
 
 
