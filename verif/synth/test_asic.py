@@ -87,9 +87,11 @@ def test_missing_library_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setenv("SQHW_LIBERTY", str(tmp_path / "absent.lib"))
     with pytest.raises(ToolError, match="qflow-tech-osu018"):
         asic_synth(MUL.format(w1=1, p1=3), "mul")
-    proc = subprocess.run([sys.executable, "-m", "sqhw.bench.asic", "dense W4A8"],
-                          capture_output=True, text=True,
-                          env={**os.environ, "SQHW_LIBERTY": str(tmp_path / "absent.lib")})
-    assert proc.returncode == 2
-    err = proc.stderr.strip().splitlines()
-    assert len(err) == 1 and "qflow-tech-osu018" in err[0] and "Traceback" not in proc.stderr
+    # Both command lines: one line on stderr naming the package, exit 2, nothing measured.
+    for cmd in (["sqhw.bench.asic", "dense W4A8"], ["sqhw.bench", "asic"]):
+        proc = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True,
+                              env={**os.environ, "SQHW_LIBERTY": str(tmp_path / "absent.lib")})
+        assert proc.returncode == 2, (cmd, proc.stderr)
+        err = proc.stderr.strip().splitlines()
+        assert len(err) == 1 and "qflow-tech-osu018" in err[0], (cmd, proc.stderr)
+        assert "um2" not in proc.stdout
