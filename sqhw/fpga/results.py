@@ -6,9 +6,11 @@ throughput ``R·b × clock × utilization`` where the clock is the core clock th
 constrained to and met (no GMAC/s is given for a build that misses it) and the utilization
 is the schedule model's (:func:`sqhw.golden.schedule.schedule_utilization_for`, the
 datasheet's schedule, held cycle-exact against simulation) for the default job. The record
-carries the command that rebuilds it and the SHA-256 of the design the build placed (its
-``top.il``, the whole board top as Amaranth wrote it): the configuration digest names what
-was asked for, this names the gateware that the generator made of it at the time.
+carries the command that rebuilds it and the SHA-256 of the design the build placed
+(:func:`design_sha256` of its ``top.il``, the whole board top as Amaranth wrote it, without
+its ``src`` attributes, which name source lines): the configuration digest names what was
+asked for, this names the logic the generator made of it, so a record stays the current
+gateware's until the logic changes, whatever the source edits around it.
 """
 
 import hashlib
@@ -59,6 +61,14 @@ def record(rep: dict, design_sha256: str | None = None) -> dict:
     }
 
 
+def design_sha256(il_text: str) -> str:
+    """SHA-256 of an RTLIL design without its ``attribute \\src`` lines (file and line
+    of each object in the generator's source)."""
+    kept = [line for line in il_text.splitlines() if not line.lstrip().startswith(
+        "attribute \\src ")]
+    return hashlib.sha256("\n".join(kept).encode()).hexdigest()
+
+
 def write_table(build_dirs, out: Path) -> list[dict]:
     """Records of the builds in ``build_dirs`` (folders holding ``report.json``), merged
     into ``out`` by digest and clock (a rebuild replaces its old record)."""
@@ -66,7 +76,7 @@ def write_table(build_dirs, out: Path) -> list[dict]:
     table = json.loads(out.read_text())["builds"] if out.exists() else []
     for d in build_dirs:
         il = Path(d) / "top.il"
-        sha = hashlib.sha256(il.read_bytes()).hexdigest() if il.is_file() else None
+        sha = design_sha256(il.read_text()) if il.is_file() else None
         rec = record(json.loads((Path(d) / "report.json").read_text()), sha)
         table = [r for r in table if (r["digest"], r["clock_mhz"]) !=
                  (rec["digest"], rec["clock_mhz"])] + [rec]

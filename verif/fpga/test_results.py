@@ -53,12 +53,19 @@ def test_record_cli_merges_by_digest(tmp_path, capsys):
     (build / "top.il").write_text("module top\nend\n")
     table = tmp_path / "fpga.json"
     assert main(["record", str(build), "--table", str(table)]) == 0
+    first = json.loads(table.read_text())["builds"][0]["design_sha256"]
     # A rebuild (same digest and clock) of changed gateware replaces the record.
     (build / "top.il").write_text("module top\n  wire w\nend\n")
     assert main(["record", str(build), "--table", str(table)]) == 0
     builds = json.loads(table.read_text())["builds"]
     assert len(builds) == 1
-    assert builds[0]["design_sha256"] == hashlib.sha256(b"module top\n  wire w\nend\n").hexdigest()
+    assert builds[0]["design_sha256"] == hashlib.sha256(b"module top\n  wire w\nend").hexdigest()
+    assert builds[0]["design_sha256"] != first
+    # Source positions are not the design: moving the generator's lines keeps the hash.
+    (build / "top.il").write_text('module top\n  attribute \\src "x.py:7"\n  wire w\nend\n')
+    assert main(["record", str(build), "--table", str(table)]) == 0
+    assert json.loads(table.read_text())["builds"][0]["design_sha256"] == \
+        builds[0]["design_sha256"]
     with pytest.raises(SystemExit) as e:
         main(["record", str(tmp_path / "nope"), "--table", str(table)])
     assert e.value.code == 2
