@@ -46,7 +46,8 @@ def record(rep: dict, design_sha256: str | None = None) -> dict:
     met = bool(rep["fits"] and rep["timing_met"])
     u = schedule_utilization_for(cfg, DEFAULT_WORKLOAD)
     return {
-        "config": rep["name"], "digest": rep["digest"], "rows": cfg.rows,
+        "config": rep["name"], "act_bits": cfg.act_bits, "digest": rep["digest"],
+        "rows": cfg.rows,
         "mults": cfg.mults, "tree_levels": cfg.tree_levels, "whole_array": True,
         "macs_per_cycle": cfg.macs_per_cycle,
         "lut4": util["lut4"]["used"], "ff": util["ff"]["used"], "dsp": util["dsp"]["used"],

@@ -13,7 +13,9 @@ and holds exactly what :data:`BLOCKS` renders from ``FILE`` (under ``docs/result
   configurations of ``docs/results/report.json``, written by ``python -m sqhw.report``; the
   full table is its ``report.md``);
 - ``fpga-builds``: the whole-array ULX3S-85F builds of ``docs/results/fpga.json``
-  (``python -m sqhw.fpga record``).
+  (``python -m sqhw.fpga record``);
+- ``fpga-chip``: from the same file, each format's fastest build that meets its clock and
+  the SQ array's GMAC/s over it (the same-chip comparison).
 
 The command rewrites the blocks in place (nothing outside them changes, the file is replaced
 whole); ``--check`` changes nothing and exits 1 if a block differs. ``verif/report/
@@ -26,7 +28,8 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["BLOCKS", "HEADLINE", "headline_table", "fpga_table", "render", "update", "main"]
+__all__ = ["BLOCKS", "HEADLINE", "CHIP_REFERENCE", "headline_table", "fpga_table", "chip_table",
+           "render", "update", "main"]
 
 #: The configurations of the README's headline table, in order, with the words shown beside
 #: the name (None: the name says it).
@@ -119,10 +122,44 @@ def fpga_table(table: dict) -> str:
     return "\n".join(lines)
 
 
+#: The SQ configuration the chip comparison measures every other format against.
+CHIP_REFERENCE = "B16-(8/4)-0.875"
+
+
+def _format_label(b: dict) -> str:
+    """``W8A8`` for a dense INT8 build with 8-bit activations, else the configuration name."""
+    m = re.fullmatch(r"INT(\d+)", b["config"])
+    return f"W{m.group(1)}A{b.get('act_bits', 8)}" if m else b["config"]
+
+
+def chip_table(table: dict) -> str:
+    """Per format, its fastest whole-array build that fits and meets its clock (most
+    GMAC/s), and :data:`CHIP_REFERENCE`'s GMAC/s over it: the same-chip comparison."""
+    best = {}
+    for b in table["builds"]:
+        if b.get("gmacs") is None:
+            continue
+        label = _format_label(b)
+        if label not in best or b["gmacs"] > best[label]["gmacs"]:
+            best[label] = b
+    lines = [_row(["format", "fastest array built", "MACs/cycle", "LUT4", "DSP", "clock",
+                   "GMAC/s", f"{CHIP_REFERENCE} ÷ this"]), _rule(8)]
+    ref = best.get(CHIP_REFERENCE)
+    for label, b in sorted(best.items(), key=lambda kv: -kv[1]["gmacs"]):
+        ratio = "—" if ref is None else f"{ref['gmacs'] / b['gmacs']:.2f}×"
+        lines.append(_row([
+            f"**{label}**" if label == CHIP_REFERENCE else label,
+            f"{b['rows']} rows, `{b['mults']}`", b["macs_per_cycle"],
+            f"{b['lut4']:,} ({b['lut4_percent']:.0f} %)", b["dsp"],
+            f"{b['clock_mhz']:g} MHz", f"{b['gmacs']:.2f}", ratio]))
+    return "\n".join(lines)
+
+
 #: Block name -> (its result file under the results folder, the function that renders it).
 BLOCKS = {
     "report-headline": ("report.json", headline_table),
     "fpga-builds": ("fpga.json", fpga_table),
+    "fpga-chip": ("fpga.json", chip_table),
 }
 
 

@@ -57,7 +57,7 @@ def test_a_changed_result_is_caught_and_rewritten(tmp_path, capsys):
 
     code, err = _run(["--readme", str(readme), "--results", str(results), "--check"], capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1, err
-    assert "report-headline, fpga-builds differ" in err
+    assert "report-headline, fpga-builds, fpga-chip differ" in err
     assert readme.read_text() == before                     # --check writes nothing
 
     code, err = _run(["--readme", str(readme), "--results", str(results)], capsys)
@@ -83,3 +83,24 @@ def test_a_readme_without_its_blocks_is_one_line(tmp_path, capsys, damage):
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "must hold block fpga-builds once" in err
     assert readme.read_text() == text
+
+
+def test_chip_table_compares_each_formats_fastest_met_build():
+    from sqhw.report.readme import chip_table
+
+    def build(config, rows, gmacs, act_bits=8, mults="dsp"):
+        return {"config": config, "act_bits": act_bits, "rows": rows, "mults": mults,
+                "macs_per_cycle": 16 * rows, "lut4": 1000 * rows, "lut4_percent": rows,
+                "dsp": rows, "clock_mhz": 100.0, "gmacs": gmacs}
+
+    table = {"builds": [build("B16-(8/4)-0.875", 16, 24.8), build("B16-(8/4)-0.875", 26, 40.0),
+                        build("INT8", 20, 30.0, mults="auto"), build("INT8", 24, None),
+                        build("INT4", 36, 50.0, mults="auto"), build("INT4", 4, 5.0, act_bits=4)]}
+    lines = chip_table(table).splitlines()[2:]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    # Fastest first; a build that missed its clock (gmacs None) never counts.
+    assert [c[0] for c in cells] == ["W4A8", "**B16-(8/4)-0.875**", "W8A8", "W4A4"]
+    by = {c[0]: c for c in cells}
+    assert by["W8A8"][1] == "20 rows, `auto`" and by["W8A8"][7] == "1.33×"
+    assert by["**B16-(8/4)-0.875**"][1] == "26 rows, `dsp`"
+    assert by["**B16-(8/4)-0.875**"][7] == "1.00×" and by["W4A8"][7] == "0.80×"
