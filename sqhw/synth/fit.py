@@ -53,8 +53,8 @@ def array_resources(cfg: HWConfig) -> Resources:
     """Synthesised resources of the core ``cfg`` (:func:`~sqhw.toolchain.yosys.yosys_stats`:
     ``synth_ecp5`` with DSPs, LUTs mapped by classic ABC): LUT positions (LUT4 + 2 per
     CCU2C and per LUT RAM), DSPs, block RAMs."""
-    from ..gateware.emit import verilog_text
-    s = yosys_stats(verilog_text(cfg), "sqhw_top", target="ecp5")
+    from ..gateware.emit import TOP_NAME, verilog_text
+    s = yosys_stats(verilog_text(cfg), TOP_NAME, target="ecp5")
     return Resources(lut=s["lut4"] + 2 * s["carry"] + 2 * s["lutram"], dsp=s["dsp"],
                      bram=s["bram"])
 

@@ -2,10 +2,11 @@
 
 Three parts, as in verilog-axis / taxi:
 
-- ``TB``: clock, reset, cocotbext-axi ``AxiStreamSource`` on ``s_axis_w`` / ``s_axis_a`` and
-  ``AxiStreamSink`` on ``m_axis_r``, pause generators (none, source idles, sink
-  backpressure, both, bursty), an in-order scoreboard and a functional-coverage collector
-  (:mod:`verif.coverage`) that counts a bin only once the traffic that hit it was checked.
+- ``TB`` (in :mod:`.tb`, shared with ``test_top_act.py``): clock, reset, cocotbext-axi
+  ``AxiStreamSource`` on ``s_axis_w`` / ``s_axis_a`` and ``AxiStreamSink`` on ``m_axis_r``,
+  pause generators (none, source idles, sink backpressure, both, bursty), an in-order
+  scoreboard and a functional-coverage collector (:mod:`verif.coverage`) that counts a bin
+  only once the traffic that hit it was checked.
 - ``@cocotb.test()`` coroutines: random jobs, stalls, directed corners (extreme codes, zero
   banks and scales, vmask positions, worst-case accumulator at K = k_max, single bank,
   M = 1, incomplete tile), every malformed-input class of datasheet §8 (each followed by an
@@ -27,17 +28,14 @@ add ``COCOTB_TEST_FILTER=<test name>`` (cocotb reseeds ``random`` per test from 
 the test name, so a single test replays identically).
 """
 
-import logging
-import os
 import random
-from pathlib import Path
 
 import pytest
 
 from sqhw.format import Status
 from sqhw.format.spec import HWConfig, SQFormat, min_acc_bits
 
-ROOT = Path(__file__).resolve().parents[2]
+from . import tb as common
 
 # -- the configuration matrix (pytest side) -----------------------------------------------
 
@@ -104,44 +102,20 @@ SLOW_CONFIGS: dict[str, HWConfig] = {
 #: The configuration built with Verilator line + toggle coverage (report in build/coverage/).
 RTL_COVERAGE_CONFIG = "r4-b16-k4-8/3"
 RTL_COVERAGE_ARGS = ("--coverage-line", "--coverage-toggle")
-COVERAGE_DIR = ROOT / "build" / "coverage"
-
-
-def _verilog_for(cfg: HWConfig) -> Path:
-    """Emit ``sqhw_top.v`` for ``cfg`` under build/rtl/<digest>/ (rewritten only on change)."""
-    from sqhw.gateware.emit import verilog_text
-    path = ROOT / "build" / "rtl" / cfg.digest() / "sqhw_top.v"
-    text = verilog_text(cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or path.read_text() != text:
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(text)
-        tmp.replace(path)
-    return path
+COVERAGE_DIR = common.ROOT / "build" / "coverage"
 
 
 def _run_config(name: str, cfg: HWConfig, record_property, rtl_coverage: bool = False):
-    """Run every cocotb test of this module on ``cfg`` in one simulator; record the seed,
-    the coverage file and (for the coverage build) the Verilator coverage summary as test
-    properties, which ``verif/conftest.py`` reads for the end-of-run summary."""
-    from sqhw.sim.harness import pick_seed, run_cocotb, sim_build_dir, waves_requested
+    """Every cocotb test of this module on ``cfg`` in one simulator (:func:`.tb.run_config`);
+    the configuration :data:`RTL_COVERAGE_CONFIG` is built with Verilator line and toggle
+    coverage, its summary recorded as a test property and its report in ``build/coverage/``."""
     from verif import coverage
-    seed = pick_seed()
-    variant = "cov" if rtl_coverage else ""
-    build_args = RTL_COVERAGE_ARGS if rtl_coverage else ()
-    run_name = name.replace("/", "_").replace(":", "_")
-    run_dir = sim_build_dir(cfg, "sqhw_top", waves_requested(), variant) / "runs" / run_name
-    bins_file = run_dir / "coverage.json"
-    bins_file.unlink(missing_ok=True)
-    (run_dir / "coverage.dat").unlink(missing_ok=True)
-    for key, value in (("sqhw_config", name), ("sqhw_digest", cfg.digest()),
-                       ("sqhw_seed", seed), ("sqhw_bins", str(bins_file))):
-        record_property(key, value)
-    run_cocotb(cfg, _verilog_for(cfg), "verif.top.test_top", top="sqhw_top", seed=seed,
-               run_name=run_name, build_args=build_args, variant=variant,
-               extra_env={"SQHW_CONFIG_NAME": name})
-    assert bins_file.is_file(), f"the cocotb run wrote no coverage bins ({bins_file})"
+    _, run_dir = common.run_config(name, cfg, record_property, "verif.top.test_top",
+                                   common.BINS_FILE,
+                                   build_args=RTL_COVERAGE_ARGS if rtl_coverage else (),
+                                   variant="cov" if rtl_coverage else "")
     if rtl_coverage:
+        run_name = run_dir.name
         dat = run_dir / "coverage.dat"
         assert dat.is_file(), f"the coverage build wrote no {dat}"
         line = coverage.write_reports(dat, COVERAGE_DIR / run_name,
@@ -173,7 +147,7 @@ LINT_CONFIGS = [name for name, cfg in CONFIGS.items() if cfg.rows < 16]
 @pytest.mark.parametrize("name", LINT_CONFIGS)
 def test_top_lint(name):
     from sqhw.toolchain import verilator_lint
-    verilator_lint(_verilog_for(CONFIGS[name]), "sqhw_top")
+    verilator_lint(common.verilog_for(CONFIGS[name]), "sqhw_top")
 
 
 def test_matrix_covers_the_brief():
@@ -196,25 +170,9 @@ def test_matrix_covers_the_brief():
 
 try:
     import cocotb
-    from cocotb.clock import Clock
-    from cocotb.triggers import ClockCycles, Event, RisingEdge, with_timeout
+    from cocotb.triggers import RisingEdge
 except ImportError:  # pragma: no cover
     cocotb = None
-
-
-def _pause(rng: random.Random, p_idle: float):
-    """Pause generator for cocotbext-axi: idle with probability ``p_idle`` per cycle."""
-    while True:
-        yield rng.random() < p_idle
-
-
-def _bursty(rng: random.Random):
-    """Long idle / busy runs (a stall pattern that random per-cycle pauses rarely make)."""
-    while True:
-        for _ in range(rng.randrange(1, 20)):
-            yield False
-        for _ in range(rng.randrange(1, 12)):
-            yield True
 
 
 def make_sq(cfg: HWConfig, nb: int, N: int, rng: random.Random, *, positions=None,
@@ -452,180 +410,6 @@ def _defined_bins():
     return BINS
 
 
-class TB:
-    """Drivers, monitor, scoreboard and coverage around ``sqhw_top``."""
-
-    def __init__(self, dut, cfg: HWConfig):
-        from cocotbext.axi import AxiStreamBus, AxiStreamSink, AxiStreamSource
-        self.dut = dut
-        self.cfg = cfg
-        self.log = logging.getLogger("cocotb.tb")
-        self.log.setLevel(logging.INFO)
-        Clock(dut.clk, 10, unit="ns").start()
-        self.w_src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_w"), dut.clk, dut.rst)
-        self.a_src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "s_axis_a"), dut.clk, dut.rst)
-        self.r_sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "m_axis_r"), dut.clk, dut.rst)
-        for drv in (self.w_src, self.a_src, self.r_sink):
-            drv.log.setLevel(logging.WARNING)   # per-frame INFO logs dominate run time
-        self.expected: list = []                # in-order scoreboard queue
-        self.checked = 0
-        self.errors_seen = 0
-        self.max_result = 0                     # extremes of the checked exact results
-        self.min_result = 0
-        self.stall_mode = "none"
-        self.cov = _collector(cfg)
-        self._done = Event()
-        self._want = 0
-        self._mon = None
-
-    def set_stalls(self, rng: random.Random | None, mode: str = "random"):
-        """Stall pattern: ``none`` (or rng None), ``src`` (random idles on both sources),
-        ``sink`` (random backpressure on the result sink), ``random`` (both), ``bursty``
-        (long idle / busy runs on all three streams)."""
-        if rng is None:
-            mode = "none"
-        self.stall_mode = mode
-        for drv in (self.w_src, self.a_src, self.r_sink):
-            on = (mode in ("random", "bursty") or (mode == "src" and drv is not self.r_sink)
-                  or (mode == "sink" and drv is self.r_sink))
-            if not on:
-                # clear_pause_generator() leaves `pause` at the generator's last value: a
-                # driver stopped mid-pause would stay paused forever.
-                drv.clear_pause_generator()
-                drv.pause = False
-            elif mode == "bursty":
-                drv.set_pause_generator(_bursty(random.Random(rng.getrandbits(32))))
-            else:
-                drv.set_pause_generator(_pause(random.Random(rng.getrandbits(32)),
-                                               rng.choice((0.1, 0.3, 0.6))))
-
-    async def reset(self):
-        self.dut.rst.value = 1
-        await ClockCycles(self.dut.clk, 3)
-        for src in (self.w_src, self.a_src):
-            src.clear()
-        self.r_sink.clear()
-        self.expected.clear()
-        self.dut.rst.value = 0
-        await RisingEdge(self.dut.clk)
-        assert self.dut.status.value.to_unsigned() == 0, "status not cleared by rst"
-
-    def status(self) -> int:
-        return self.dut.status.value.to_unsigned()
-
-    def cover(self, *names: str):
-        """Count bins (call only after the checks that justify them) and save."""
-        self.cov.hit(*names)
-        self.cov.save()
-
-    # -- scoreboard ---------------------------------------------------------------------
-    def _decode(self, frame):
-        cfg = self.cfg
-        acc = cfg.acc_bits
-        assert len(frame.tdata) == cfg.result_data_bits // 8, "result beat is one token"
-        word = int.from_bytes(bytes(frame.tdata), "little")
-        rows = []
-        for r in range(cfg.rows):
-            v = (word >> (r * acc)) & ((1 << acc) - 1)
-            rows.append(v - (1 << acc) if v >> (acc - 1) else v)
-        pad = word >> (cfg.rows * acc)
-        # recv() compacts a tuser list that is constant over the beat to one int.
-        if frame.tuser is None:
-            tuser = {0}
-        elif isinstance(frame.tuser, int):
-            tuser = {frame.tuser}
-        else:
-            tuser = set(frame.tuser)
-        assert len(tuser) == 1, f"tuser changed within a beat: {frame.tuser}"
-        return rows, pad, tuser.pop(), word
-
-    async def _monitor(self):
-        while True:
-            frame = await self.r_sink.recv()
-            assert self.expected, f"unexpected result beat: {frame}"
-            want_data, want_user = self.expected.pop(0)
-            rows, pad, tuser, word = self._decode(frame)
-            idx = self.checked
-            assert tuser == want_user, (
-                f"result {idx}: tuser {tuser}, expected {want_user} (rows {rows})")
-            if want_data is None:
-                assert word == 0, f"result {idx}: error beat must carry data 0, got {rows}"
-                self.errors_seen += 1
-            else:
-                assert pad == 0, f"result {idx}: padding bits not 0"
-                assert rows == want_data, f"result {idx}: got {rows}, expected {want_data}"
-                self.max_result = max(self.max_result, *rows)
-                self.min_result = min(self.min_result, *rows)
-            self.checked += 1
-            if self.checked >= self._want:
-                self._done.set()
-
-    def start_monitor(self):
-        if self._mon is None:
-            self._mon = cocotb.start_soon(self._monitor())
-
-    async def run_jobs(self, jobs, timeout_cycles: int | None = None):
-        """Queue every job's tile and tokens, then wait for all results, in order; then
-        count the coverage bins of the jobs, the stall mode and the accumulator range."""
-        self.start_monitor()
-        for job in jobs:
-            self.expected.extend(job.expected_results())
-        self._want = self.checked + sum(job.m for job in jobs)
-        self._done.clear()
-        for job in jobs:
-            for f in job.weight_frames():
-                await self.w_src.send(f)
-            for f in job.token_frames():
-                await self.a_src.send(f)
-        await self.wait_results(jobs, timeout_cycles)
-        self.cover_jobs(jobs)
-
-    async def wait_results(self, jobs, timeout_cycles: int | None = None):
-        beats = sum(job.m * job.nb + self.cfg.rows * job.nb for job in jobs)
-        limit = timeout_cycles or (200 + 20 * beats)
-        await with_timeout(self._done.wait(), limit * 10, "ns")
-        # Nothing extra may follow: wait a little and check no beat is left over.
-        await ClockCycles(self.dut.clk, 20)
-        assert self.r_sink.empty(), "more result beats than tokens"
-        assert not self.expected, f"{len(self.expected)} results missing"
-
-    def cover_jobs(self, jobs):
-        from verif.coverage import STALL_BINS
-        names = set()
-        for job in jobs:
-            names |= job.bins()
-        if any(not (j.tile_error or j.bad_tokens) for j in jobs):
-            names |= set(STALL_BINS[self.stall_mode])
-        bound = self.cfg.acc_bound
-        if 2 * self.max_result >= bound:
-            names.add("acc:near_bound_pos")
-        if 2 * self.min_result <= -bound:
-            names.add("acc:near_bound_neg")
-        self.cover(*sorted(names))
-
-
-_COLLECTOR = None
-
-
-def _collector(cfg: HWConfig):
-    """One collector per simulator run, saved as ``coverage.json`` in the run folder."""
-    global _COLLECTOR
-    if _COLLECTOR is None:
-        from sqhw.sim.harness import run_dir
-        from verif.coverage import Collector
-        _COLLECTOR = Collector(run_dir() / "coverage.json", meta={
-            "config": os.environ.get("SQHW_CONFIG_NAME", ""), "digest": cfg.digest(),
-            "seed": os.environ.get("SEED", "")})
-        _COLLECTOR.save()
-    return _COLLECTOR
-
-
-def _cfg_and_rng():
-    from sqhw.sim.harness import config_from_env
-    # cocotb reseeds `random` before each test from (COCOTB_RANDOM_SEED, module, test name).
-    return config_from_env(), random.Random(random.getrandbits(64))
-
-
 def _act(cfg, rng, m, K, choices=None):
     import torch
     lo, hi = -(1 << (cfg.act_bits - 1)), (1 << (cfg.act_bits - 1)) - 1
@@ -637,9 +421,7 @@ if cocotb is not None:
     @cocotb.test()
     async def random_jobs(dut):
         """Several random tiles back to back, no stalls: bit-exact vs hw_matmul."""
-        cfg, rng = _cfg_and_rng()
-        tb = TB(dut, cfg)
-        await tb.reset()
+        cfg, rng, tb = await common.start_tb(dut)
         jobs = [Job(cfg, rng) for _ in range(4)]
         jobs.append(Job(cfg, rng, nb=cfg.nb_max, m=2, act_extremes=True))
         await tb.run_jobs(jobs)
@@ -653,32 +435,14 @@ if cocotb is not None:
         every result ``cfg.latency`` cycles after its token's last beat (datasheet §9)."""
         import time
 
-        from cocotb.triggers import ReadOnly
         from cocotb.utils import get_sim_time
-        cfg, rng = _cfg_and_rng()
-        tb = TB(dut, cfg)
-        await tb.reset()
+        cfg, rng, tb = await common.start_tb(dut)
         jobs = [Job(cfg, rng, nb=cfg.nb_max, m=16) for _ in range(2)]   # golden first
         beats = sum(j.m * j.nb for j in jobs)
-        accepted, last_at, valid_at = [], [], []
-
-        async def watch():
-            cycle = 0
-            while len(valid_at) < sum(j.m for j in jobs):
-                await RisingEdge(dut.clk)
-                await ReadOnly()
-                cycle += 1
-                if dut.s_axis_a_tvalid.value and dut.s_axis_a_tready.value:
-                    accepted.append(cycle)
-                    if dut.s_axis_a_tlast.value:
-                        last_at.append(cycle)
-                if dut.m_axis_r_tvalid.value and dut.m_axis_r_tready.value:
-                    valid_at.append(cycle)
-
-        w = cocotb.start_soon(watch())
+        w = cocotb.start_soon(common.watch_handshakes(dut, sum(j.m for j in jobs)))
         t0, c0 = time.perf_counter(), get_sim_time("ns")
         await tb.run_jobs(jobs)
-        await w
+        accepted, last_at, valid_at = await w
         wall, cycles = time.perf_counter() - t0, (get_sim_time("ns") - c0) / 10
         tb.log.info("throughput: %d cycles in %.2f s = %.0f cycles/s; %d activation beats "
                     "in %d cycles (%.2f beats/cycle)", cycles, wall, cycles / wall, beats,
@@ -691,22 +455,16 @@ if cocotb is not None:
     @cocotb.test()
     async def stalls_and_backpressure(dut):
         """Source idles only, sink backpressure only, both, and bursty runs on all three."""
-        cfg, rng = _cfg_and_rng()
-        tb = TB(dut, cfg)
-        await tb.reset()
-        for mode in ("src", "sink", "random", "bursty"):
-            tb.set_stalls(rng, mode)
-            await tb.run_jobs([Job(cfg, rng) for _ in range(2)])
-        tb.set_stalls(None)
-        assert tb.status() == 0
+        cfg, rng, tb = await common.start_tb(dut)
+        await common.check_stalls_and_backpressure(tb, rng, lambda: Job(cfg, rng), 2)
 
     @cocotb.test()
     async def extreme_codes(dut):
         """Codes at ±max low / high, scale codes at max, activations at -2^(a-1) and
         2^(a-1)-1 only: exact."""
-        cfg, rng = _cfg_and_rng()
+        cfg, rng = common.cfg_and_rng()
         fmt = cfg.fmt
-        tb = TB(dut, cfg)
+        tb = common.TB(dut, cfg)
         await tb.reset()
         jobs = []
         for nb in sorted({1, cfg.nb_max}):
@@ -727,9 +485,9 @@ if cocotb is not None:
     async def zero_banks_and_scales(dut):
         """Banks whose codes are all 0, scale codes of 0 (low, high, both) on non-zero
         codes, and a whole zero column: exact (zero where the model says so)."""
-        cfg, rng = _cfg_and_rng()
+        cfg, rng = common.cfg_and_rng()
         fmt = cfg.fmt
-        tb = TB(dut, cfg)
+        tb = common.TB(dut, cfg)
         await tb.reset()
         nb = cfg.nb_max
         todo = ["zero", "sl0", "sh0", "both0"]     # bank kinds, spread over cells and jobs
@@ -773,10 +531,10 @@ if cocotb is not None:
         """High elements at the first and last position of a bank, all k adjacent (a run at
         every start position, in every row) and spread; k = 0 configurations run a random
         job (no vmask exists)."""
-        cfg, rng = _cfg_and_rng()
+        cfg, rng = common.cfg_and_rng()
         fmt = cfg.fmt
         b, k = fmt.bank_size, fmt.k
-        tb = TB(dut, cfg)
+        tb = common.TB(dut, cfg)
         await tb.reset()
         if k == 0:
             await tb.run_jobs([Job(cfg, rng)])
@@ -816,10 +574,10 @@ if cocotb is not None:
         that pushes the sum toward +bound (then -bound), scale codes at max: the result
         equals the closed form, is at least half the configured bound and is exact — no
         wrap (plus the most positive activation, for the other sign)."""
-        cfg, rng = _cfg_and_rng()
+        cfg, rng = common.cfg_and_rng()
         fmt = cfg.fmt
         b, k, nb = fmt.bank_size, fmt.k, cfg.nb_max
-        tb = TB(dut, cfg)
+        tb = common.TB(dut, cfg)
         await tb.reset()
         a_min = -(1 << (cfg.act_bits - 1))
         jobs = []
@@ -846,9 +604,7 @@ if cocotb is not None:
     @cocotb.test()
     async def single_bank_and_single_token(dut):
         """K = b (one bank), M = 1, and both at once, at K = b and K = k_max."""
-        cfg, rng = _cfg_and_rng()
-        tb = TB(dut, cfg)
-        await tb.reset()
+        cfg, rng, tb = await common.start_tb(dut)
         await tb.run_jobs([Job(cfg, rng, nb=1, m=1), Job(cfg, rng, nb=1, m=5),
                            Job(cfg, rng, nb=cfg.nb_max, m=1), Job(cfg, rng, nb=1, m=1)])
         tb.set_stalls(rng, "random")
@@ -860,9 +616,7 @@ if cocotb is not None:
     async def incomplete_tile(dut):
         """A tile with fewer than R columns is not loaded: its tokens wait (no result, no
         error) until the last column arrives; then they are exact (datasheet §8)."""
-        cfg, rng = _cfg_and_rng()
-        tb = TB(dut, cfg)
-        await tb.reset()
+        cfg, rng, tb = await common.start_tb(dut)
         tb.start_monitor()
         job = Job(cfg, rng, m=2)
         tb.expected.extend(job.expected_results())
@@ -887,20 +641,8 @@ if cocotb is not None:
     @cocotb.test()
     async def reset_mid_job(dut):
         """Reset while a job is half sent; then an exact job. status reads 0 after reset."""
-        cfg, rng = _cfg_and_rng()
-        tb = TB(dut, cfg)
-        await tb.reset()
-        tb.set_stalls(rng)
-        job = Job(cfg, rng, m=4)
-        for f in job.weight_frames():
-            await tb.w_src.send(f)
-        for f in job.token_frames():
-            await tb.a_src.send(f)
-        await ClockCycles(dut.clk, rng.randrange(1, 3 * cfg.rows * job.nb + 8))
-        await tb.reset()
-        tb.set_stalls(None)
-        await tb.run_jobs([Job(cfg, rng) for _ in range(2)])
-        tb.cover("reset:mid_job")
+        cfg, rng, tb = await common.start_tb(dut)
+        await common.check_reset_mid_job(tb, rng, lambda **kw: Job(cfg, rng, **kw), "reset:mid_job")
 
     async def _malformed_weights(tb, rng, corrupt, cls, status_bit):
         """good, bad, good: every token of the bad tile errors, the sticky status bit is
@@ -926,8 +668,8 @@ if cocotb is not None:
         """Records with one vmask too many, one too few, and an out-of-range high code
         -2^(h-1): status bit 0 (err_weight), error beats (tuser = 1, data 0) for the whole
         tile, then exact."""
-        cfg, rng = _cfg_and_rng()
-        tb = TB(dut, cfg)
+        cfg, rng = common.cfg_and_rng()
+        tb = common.TB(dut, cfg)
         await _malformed_weights(tb, rng, lambda j: j.corrupt_vmask_count(rng, more=True),
                                  "malformed:vmask_high", 0)
         if cfg.fmt.k:
@@ -943,8 +685,8 @@ if cocotb is not None:
         errors, the following tiles are exact. With R = 1, column 0 alone defines nb, so
         "too long" means beyond nb_max and a short column is a shorter, valid tile (its
         full-length tokens then get err_token_len)."""
-        cfg, rng = _cfg_and_rng()
-        tb = TB(dut, cfg)
+        cfg, rng = common.cfg_and_rng()
+        tb = common.TB(dut, cfg)
         R = cfg.rows
 
         def long(job):
@@ -991,8 +733,8 @@ if cocotb is not None:
     async def malformed_token_length(dut):
         """Tokens one beat too long, one too short, and beyond nb_max: each gives one error
         beat (status bit 2); the other tokens of the tile stay exact."""
-        cfg, rng = _cfg_and_rng()
-        tb = TB(dut, cfg)
+        cfg, rng = common.cfg_and_rng()
+        tb = common.TB(dut, cfg)
         for cls, delta in (("malformed:token_long", +1), ("malformed:token_short", -1)):
             await tb.reset()
             job = Job(cfg, rng, nb=rng.randint(2, cfg.nb_max), m=4)
@@ -1027,13 +769,13 @@ if cocotb is not None:
         the stored results (not a fresh model call). Skipped (visibly) for a configuration
         with no stored vectors."""
         import numpy as np
-        cfg, rng = _cfg_and_rng()
+        cfg, rng = common.cfg_and_rng()
         entries = _FROZEN
-        tb = TB(dut, cfg)
+        tb = common.TB(dut, cfg)
         await tb.reset()
         R, rb = cfg.rows, cfg.fmt.record_bytes
         for e in entries:
-            with np.load(ROOT / "golden" / e["file"]) as z:
+            with np.load(common.ROOT / "golden" / e["file"]) as z:
                 image, x, y = z["image"].tobytes(), z["x"], z["expected"]
             nb = int(e["K"]) // cfg.fmt.bank_size
             N = int(e["N"])
@@ -1048,4 +790,4 @@ if cocotb is not None:
         assert tb.status() == 0
 
 
-__all__ = ["TB", "Job", "make_sq", "CONFIGS", "SLOW_CONFIGS", "RTL_COVERAGE_CONFIG"]
+__all__ = ["Job", "make_sq", "CONFIGS", "SLOW_CONFIGS", "RTL_COVERAGE_CONFIG"]

@@ -2,7 +2,7 @@
 against the golden model ``hw_matmul_act``.
 
 The drivers, monitor, in-order scoreboard and stall patterns are those of the weight-mode
-regression (:class:`verif.top.test_top.TB`); what differs is the job: a tile is the static
+regression (:class:`verif.top.tb.TB`); what differs is the job: a tile is the static
 mask (the first "column" of the weight stream, one ``b``-bit word per bank) and ``R``
 columns of reordered dense weight rows, and a token beat carries ``b`` activation codes in
 natural channel order and the token's scale codes of that bank (datasheet §10). The
@@ -21,9 +21,7 @@ Replay, from the repository root: ``WAVES=1 SEED=<seed> .venv/bin/python -m pyte
 'verif/top/test_top_act.py::test_top_act[<name>]'``.
 """
 
-import os
 import random
-from pathlib import Path
 
 import pytest
 
@@ -31,7 +29,7 @@ from sqhw.format import Status
 from sqhw.format.pipeline import fanout_groups
 from sqhw.format.spec import HWConfig, SQFormat, act_min_acc_bits
 
-ROOT = Path(__file__).resolve().parents[2]
+from . import tb as common
 
 #: Datasheet §10: cycles from the accepted ``last`` beat of a token to its result.
 
@@ -83,11 +81,6 @@ def _bins_for(cfg: HWConfig) -> set[str]:
     return out
 
 
-def _verilog_for(cfg: HWConfig) -> Path:
-    from verif.top.test_top import _verilog_for as emit
-    return emit(cfg)
-
-
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_top_act(name, record_property):
     """Every cocotb test of this module on one configuration, in one simulator; then the
@@ -96,19 +89,10 @@ def test_top_act(name, record_property):
 
 
 def _run(name, cfg, record_property):
-    from sqhw.sim.harness import pick_seed, run_cocotb, sim_build_dir, waves_requested
     from verif import coverage
-    seed = pick_seed()
-    run_name = name.replace("/", "_").replace(":", "_")
-    run_dir = sim_build_dir(cfg, "sqhw_top", waves_requested()) / "runs" / run_name
-    bins_file = run_dir / "coverage_act.json"
-    bins_file.unlink(missing_ok=True)
-    for key, value in (("sqhw_config", name), ("sqhw_digest", cfg.digest()),
-                       ("sqhw_seed", seed), ("sqhw_act_bins", str(bins_file))):
-        record_property(key, value)
-    run_cocotb(cfg, _verilog_for(cfg), "verif.top.test_top_act", top="sqhw_top", seed=seed,
-               run_name=run_name, extra_env={"SQHW_CONFIG_NAME": name})
-    hits = coverage.load(bins_file)["hits"]
+    seed, run_dir = common.run_config(name, cfg, record_property, "verif.top.test_top_act",
+                               common.ACT_BINS_FILE)
+    hits = coverage.load(run_dir / common.ACT_BINS_FILE)["hits"]
     miss = sorted(_bins_for(cfg) - {b for b, n in hits.items() if n})
     assert not miss, f"{name}: activation-mode bins never hit: {miss} (SEED={seed})"
 
@@ -139,14 +123,14 @@ def test_matrix_and_latency_constant():
 def test_top_act_lint(name):
     """``verilator --lint-only -Wall`` (with the project's waivers)."""
     from sqhw.toolchain import verilator_lint
-    verilator_lint(_verilog_for({**CONFIGS, **LINT_ONLY}[name]), "sqhw_top")
+    verilator_lint(common.verilog_for({**CONFIGS, **LINT_ONLY}[name]), "sqhw_top")
 
 
 # -- the cocotb side ----------------------------------------------------------------------
 
 try:
     import cocotb
-    from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+    from cocotb.triggers import ClockCycles
 except ImportError:  # pragma: no cover
     cocotb = None
 
@@ -361,22 +345,15 @@ class FrozenActJob(ActJob):
         return frames
 
 
+def _act_bins():
+    """The activation mode's functional bins, which its :class:`.tb.TB` counts."""
+    from verif.coverage import ACT_BINS
+    return ACT_BINS
+
+
 def _make_tb(dut, cfg):
-    """The weight-mode TB with this module's collector (``ACT_BINS``)."""
-    from sqhw.sim.harness import run_dir
-    from verif.coverage import ACT_BINS, Collector
-    from verif.top import test_top
-    if test_top._COLLECTOR is None:
-        test_top._COLLECTOR = Collector(run_dir() / "coverage_act.json", meta={
-            "config": os.environ.get("SQHW_CONFIG_NAME", ""), "digest": cfg.digest(),
-            "seed": os.environ.get("SEED", "")}, bins=ACT_BINS)
-        test_top._COLLECTOR.save()
-    return test_top.TB(dut, cfg)
-
-
-def _cfg_and_rng():
-    from sqhw.sim.harness import config_from_env
-    return config_from_env(), random.Random(random.getrandbits(64))
+    """The shared :class:`.tb.TB`, counting the activation mode's bins."""
+    return common.TB(dut, cfg, bins=_act_bins())
 
 
 if cocotb is not None:
@@ -390,13 +367,13 @@ if cocotb is not None:
         results bit for bit (not a fresh model call), one result per token and tile."""
 
         from verif.golden_vectors import load_act_vector
-        cfg, _ = _cfg_and_rng()
+        cfg, _ = common.cfg_and_rng()
         entries = _ACT_FROZEN
         tb = _make_tb(dut, cfg)
         await tb.reset()
         R, rec = cfg.rows, cfg.weight_data_bits // 8
         for e in entries:
-            v = load_act_vector(e, ROOT / "golden")
+            v = load_act_vector(e, common.ROOT / "golden")
             assert v["config"] == cfg.to_dict(), e["file"]
             nb, N, M, tiles = int(e["nb"]), int(e["N"]), int(e["M"]), int(e["tiles"])
             assert N == tiles * R and v["expected"].shape == (M, N)
@@ -415,9 +392,7 @@ if cocotb is not None:
     @cocotb.test()
     async def act_random_jobs(dut):
         """Random tiles back to back (both buffers), no stalls: bit-exact vs hw_matmul_act."""
-        cfg, rng = _cfg_and_rng()
-        tb = _make_tb(dut, cfg)
-        await tb.reset()
+        cfg, rng, tb = await common.start_tb(dut, _act_bins())
         jobs = [ActJob(cfg, rng) for _ in range(4)]
         jobs += [ActJob(cfg, rng, nb=1, m=1), ActJob(cfg, rng, nb=cfg.nb_max, m=3)]
         await tb.run_jobs(jobs)
@@ -427,21 +402,15 @@ if cocotb is not None:
     @cocotb.test()
     async def act_stalls_and_backpressure(dut):
         """Source idles, sink backpressure, both, and bursty runs on all three streams."""
-        cfg, rng = _cfg_and_rng()
-        tb = _make_tb(dut, cfg)
-        await tb.reset()
-        for mode in ("src", "sink", "random", "bursty"):
-            tb.set_stalls(rng, mode)
-            await tb.run_jobs([ActJob(cfg, rng) for _ in range(3)])
-        tb.set_stalls(None)
-        assert tb.status() == 0
+        cfg, rng, tb = await common.start_tb(dut, _act_bins())
+        await common.check_stalls_and_backpressure(tb, rng, lambda: ActJob(cfg, rng), 3)
 
     @cocotb.test()
     async def act_extremes_and_masks(dut):
         """K = k_max with every code, weight and scale code at its extreme (results at
         ±(near) the accumulator bound, exact), and directed mask patterns: the first k
         channels, the last k, spread, under random stalls."""
-        cfg, rng = _cfg_and_rng()
+        cfg, rng = common.cfg_and_rng()
         fmt = cfg.fmt
         b, k = fmt.bank_size, fmt.k
         tb = _make_tb(dut, cfg)
@@ -465,9 +434,7 @@ if cocotb is not None:
     async def act_latency(dut):
         """With nothing stalled, a token's result is valid ``cfg.latency`` cycles after the cycle
         its last beat is accepted; back-to-back tokens give one result per nb cycles."""
-        cfg, rng = _cfg_and_rng()
-        tb = _make_tb(dut, cfg)
-        await tb.reset()
+        cfg, rng, tb = await common.start_tb(dut, _act_bins())
         # Load a tile first, then send the tokens.
         job = ActJob(cfg, rng, nb=2, m=6)
         tb.start_monitor()
@@ -478,25 +445,11 @@ if cocotb is not None:
             await tb.w_src.send(f)
         await tb.w_src.wait()
         await ClockCycles(dut.clk, 5)
-        acc_at, valid_at = [], []
-
-        async def watch():
-            cycle = 0
-            while len(valid_at) < job.m:
-                await RisingEdge(dut.clk)
-                await ReadOnly()
-                cycle += 1
-                if (dut.s_axis_a_tvalid.value and dut.s_axis_a_tready.value
-                        and dut.s_axis_a_tlast.value):
-                    acc_at.append(cycle)
-                if dut.m_axis_r_tvalid.value and dut.m_axis_r_tready.value:
-                    valid_at.append(cycle)
-
-        w = cocotb.start_soon(watch())
+        w = cocotb.start_soon(common.watch_handshakes(dut, job.m))
         for f in job.token_frames():
             await tb.a_src.send(f)
         await tb.wait_results([job])
-        await w
+        _, acc_at, valid_at = await w
         lat = [v - a for a, v in zip(acc_at, valid_at, strict=True)]
         tb.log.info("latency per token: %s (datasheet: %d)", lat, cfg.latency)
         assert lat == [cfg.latency] * job.m, lat
@@ -514,9 +467,7 @@ if cocotb is not None:
         weight rows were read (one cycle after its acceptance, in the pipeline's enable);
         freeing it at acceptance let a new tile overwrite them (a mutation this test
         catches)."""
-        cfg, rng = _cfg_and_rng()
-        tb = _make_tb(dut, cfg)
-        await tb.reset()
+        cfg, rng, tb = await common.start_tb(dut, _act_bins())
 
         def sink_pattern(r):
             while True:
@@ -559,7 +510,7 @@ if cocotb is not None:
         """A mask word with k+1 and with k-1 high channels, and a weight code -2^(wb-1):
         status bit 0, every token of the tile an error beat (tuser = 1, data 0), the next
         jobs exact."""
-        cfg, rng = _cfg_and_rng()
+        cfg, rng = common.cfg_and_rng()
         tb = _make_tb(dut, cfg)
         await _bad_then_good(tb, rng, lambda j: j.corrupt_mask(rng, more=True),
                              "act:malformed:mask_high", Status.ERR_WEIGHT)
@@ -573,7 +524,7 @@ if cocotb is not None:
     async def act_malformed_codes(dut):
         """An activation code outside its group's range (high, then low): that token's
         result is an error beat, status bit 3; the other tokens stay exact."""
-        cfg, rng = _cfg_and_rng()
+        cfg, rng = common.cfg_and_rng()
         tb = _make_tb(dut, cfg)
         if cfg.fmt.k:
             await _bad_then_good(tb, rng, lambda j: j.corrupt_act_code(rng, high=True),
@@ -587,7 +538,7 @@ if cocotb is not None:
         """A mask column one record too long, a weight column one too short (status bit 1,
         tile error), and tokens one beat too long / too short (status bit 2, that token
         only); each followed by exact jobs."""
-        cfg, rng = _cfg_and_rng()
+        cfg, rng = common.cfg_and_rng()
         tb = _make_tb(dut, cfg)
 
         def tile_len(job):
@@ -609,21 +560,9 @@ if cocotb is not None:
     @cocotb.test()
     async def act_reset_mid_job(dut):
         """Reset while a job is half sent (stalls on); then exact jobs; status reads 0."""
-        cfg, rng = _cfg_and_rng()
-        tb = _make_tb(dut, cfg)
-        await tb.reset()
-        tb.set_stalls(rng)
-        job = ActJob(cfg, rng, m=4)
-        for f in job.weight_frames():
-            await tb.w_src.send(f)
-        for f in job.token_frames():
-            await tb.a_src.send(f)
-        await ClockCycles(dut.clk, rng.randrange(1, 3 * (cfg.rows + 1) * job.nb + 8))
-        await tb.reset()
-        tb.set_stalls(None)
-        await tb.run_jobs([ActJob(cfg, rng) for _ in range(2)])
-        assert tb.status() == 0
-        tb.cover("act:reset:mid_job")
+        cfg, rng, tb = await common.start_tb(dut, _act_bins())
+        await common.check_reset_mid_job(tb, rng, lambda **kw: ActJob(cfg, rng, **kw),
+                                  "act:reset:mid_job")
 
 
 __all__ = ["ActJob", "FrozenActJob", "CONFIGS", "LINT_ONLY"]
