@@ -313,7 +313,7 @@ def test_configs_parse_and_hardware():
 @pytest.mark.parametrize("name, macs, match", [
     ("X8A8", 256, "unknown format"),
     ("B16-(8/4)-0.875+bogus", 256, "unknown option"),
-    ("W4A(B16-(8/4)-0.75)+gptq", 256, "takes no options"),
+    ("W4A(B16-(8/4)-0.75)+smooth0.5", 256, "unknown option"),  # +gptq, +dynamic are options
     ("W6A(B16-(8/4)-0.75)", 256, "must be W4 or W8"),
     ("B64-(8/4)-0.875", 32, "does not divide 32 MACs/cycle"),
 ])
