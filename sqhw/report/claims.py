@@ -184,8 +184,8 @@ def assess(acc: dict, frontier: dict | None, sizes: dict, small: bool = False,
                             + (" --small" if small else ""))
     rows = []
     for cid, text, paper in CLAIMS:
-        row = {"id": cid, "claim": text, "paper": paper, "measured": "", "numbers": {},
-               "verdict": "not run", "why": "", "command": stage_cmd}
+        row = {"id": cid, "claim": text, "paper": paper, "measured": "", "summary": "—",
+               "numbers": {}, "verdict": "not run", "why": "", "command": stage_cmd}
         try:
             _judge(cid, row, get, frontier, sizes, small)
         except _Missing as e:
@@ -237,6 +237,12 @@ def _judge(cid, row, get, frontier, sizes, small):   # noqa: C901 -- one branch 
         row["numbers"] = nums
         row["measured"] = "; ".join(parts)
         row["command"] = _cmd(list(nums), sizes)
+        sq = [(label, nums[_act(fmt, "gptq")]) for label, fmt in labels]
+        row["summary"] = (
+            "top-1 " + ", ".join(f"{_pct(r['top1_agreement'])} ({lb})" for lb, r in sq)
+            + f" against {_pct(base['top1_agreement'])} for `W4A8+gptq`; cosine "
+            + ", ".join(f"{r['cosine_mean']:.4f}" for _, r in sq)
+            + f" against {base['cosine_mean']:.4f}")
         if small:
             row.update(verdict="not run", why="--small measures SQ4.5 only; the verdict "
                                               "needs SQ6 and SQ5")
@@ -267,6 +273,13 @@ def _judge(cid, row, get, frontier, sizes, small):   # noqa: C901 -- one branch 
             worst = min(worst, d)
         row["numbers"] = nums
         row["measured"] = "; ".join(parts)
+        row["summary"] = (
+            f"s = 0.875, {'GPTQ' if w else 'RTN'} weights, static − dynamic at "
+            + ", ".join(f"b = {b}" for b in banks) + ": top-1 " + ", ".join(
+                f"{100 * (v['static']['top1_agreement'] - v['dynamic']['top1_agreement']):+.1f}"
+                for v in nums.values()) + " pt, cosine " + ", ".join(
+                f"{v['static']['cosine_mean'] - v['dynamic']['cosine_mean']:+.4f}"
+                for v in nums.values()))
         row["command"] = _cmd([c for b in banks for c in
                                (_act(f"B{b}-(8/4)-0.875", *w),
                                 _act(f"B{b}-(8/4)-0.875", *w, "dynamic"))], sizes)
@@ -297,6 +310,17 @@ def _judge(cid, row, get, frontier, sizes, small):   # noqa: C901 -- one branch 
                          + (f", {100 * min(agree):.0f}–{100 * max(agree):.0f}% of the "
                             "high channels as with all" if agree else ""))
         parts.append(f"all {full['n_calib']}: {_acc(full)}")
+        drawn = [v for k, v in nums.items() if k != "all"]
+        t1s = [r["top1_agreement"] for v in drawn for r in v["results"]]
+        coss = [r["cosine_mean"] for v in drawn for r in v["results"]]
+        ags = [a for v in drawn for a in v["mask_agreement"]]
+        row["summary"] = (
+            " and ".join(str(nc) for nc in sizes_here) + f" sentences × {len(draws)} draws: "
+            f"top-1 {_pct(min(t1s))}–{_pct(max(t1s))} against {_pct(full['top1_agreement'])} "
+            f"with all {full['n_calib']}; cosine within "
+            f"{max(abs(c - full['cosine_mean']) for c in coss):.4f}"
+            + (f"; {100 * min(ags):.0f}–{100 * max(ags):.0f}% of the high channels the same"
+               if ags else ""))
         row["numbers"] = nums
         row["measured"] = "; ".join(parts)
         row["verdict"] = "reproduced" if worst <= TOL_TOP1 else "not reproduced"
@@ -321,6 +345,12 @@ def _judge(cid, row, get, frontier, sizes, small):   # noqa: C901 -- one branch 
             f"B{b} {grid[(b, s)]['cosine_mean']:.4f}" for b in BANKS) + f" → best B{best[s]}"
             for s in SPARSITIES)
         row["measured"] = f"W(SQ)A8, saliency + GPTQ, cosine: {table}"
+        last = SPARSITIES[-1]
+        row["summary"] = (
+            "W(SQ)A8 + GPTQ, best bank size at s = " + ", ".join(SPARSITIES) + ": "
+            + ", ".join(f"B{best[s]}" for s in SPARSITIES) if cid == "5a" else
+            f"at s = {last}: " + ", ".join(f"B{b} {grid[(b, last)]['cosine_mean']:.4f}"
+                                           for b in BANKS))
         if cid == "5a":
             seq = [best[s] for s in SPARSITIES]
             grows = all(x <= y for x, y in zip(seq, seq[1:], strict=False)) and seq[0] < seq[-1]
@@ -350,6 +380,10 @@ def _judge(cid, row, get, frontier, sizes, small):   # noqa: C901 -- one branch 
         ok = usable["0.5"] and not any(usable[s] for s in SPARSITIES[1:])
         row["numbers"] = nums
         row["measured"] = "; ".join(parts) + f"; bar: W4A8+gptq {_acc(bar)}"
+        row["summary"] = ("B16-(8/2)+GPTQ top-1 at s = " + ", ".join(SPARSITIES) + ": "
+                          + ", ".join(_pct(nums[f"B16-(8/2)-{s}+gptq"]["top1_agreement"])
+                                      for s in SPARSITIES)
+                          + f"; `W4A8+gptq` {_pct(bar['top1_agreement'])}")
         row["command"] = _cmd(list(nums) + [f"B16-(8/4)-{s}+gptq" for s in SPARSITIES], sizes)
         row["verdict"] = "reproduced" if ok else "not reproduced"
         row["why"] = (f"'usable' read as: top-1 no more than {100 * TOL_TOP1:.0f} pt below "
@@ -371,6 +405,8 @@ def _judge(cid, row, get, frontier, sizes, small):   # noqa: C901 -- one branch 
                                f"`{n}` ({recs[n]['accuracy']['cosine_mean']:.4f}, "
                                f"{recs[n]['gmacs_per_klut_assumed_clock']:.3f})"
                                for n in front))
+        row["summary"] = ("frontier of cosine against GMAC/s per kLUT4 (equal assumed clock): "
+                          + ", ".join(f"`{n}`" for n in front))
         row["command"] = ("python -m sqhw.report --stages accuracy area --configs "
                           + " ".join(f"'{c}'" if "(" in c else c for c in FRONTIER)
                           + f" --n-eval {sizes['n_eval']}")

@@ -15,7 +15,9 @@ and holds exactly what :data:`BLOCKS` renders from ``FILE`` (under ``docs/result
 - ``fpga-builds``: the whole-array ULX3S-85F builds of ``docs/results/fpga.json``
   (``python -m sqhw.fpga record``);
 - ``fpga-chip``: from the same file, each format's fastest build that meets its clock and
-  the SQ array's GMAC/s over it (the same-chip comparison).
+  the SQ array's GMAC/s over it (the same-chip comparison);
+- ``claims``: the paper's claims and their verdicts, from ``docs/results/claims.json``
+  (``python -m sqhw.report --stages claims``; the full table is its ``claims.md``).
 
 The command rewrites the blocks in place (nothing outside them changes, the file is replaced
 whole); ``--check`` changes nothing and exits 1 if a block differs. ``verif/report/
@@ -29,7 +31,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["BLOCKS", "HEADLINE", "CHIP_REFERENCE", "headline_table", "fpga_table", "chip_table",
-           "render", "update", "main"]
+           "claims_table", "render", "update", "main"]
 
 #: The configurations of the README's headline table, in order, with the words shown beside
 #: the name (None: the name says it).
@@ -156,10 +158,25 @@ def chip_table(table: dict) -> str:
 
 
 #: Block name -> (its result file under the results folder, the function that renders it).
+def claims_table(claims: dict) -> str:
+    """One row per claim of ``claims.json``: the claim, the paper's number, the short
+    measurement and the verdict (with "within noise" when the rule's gap is within two
+    standard errors)."""
+    lines = [_row(["#", "claim", "paper", f"sqhw on MiniLM ({claims['settings']['n_eval']} "
+                   "sentences)", "verdict"]), _rule(5)]
+    for r in claims["claims"]:
+        verdict = f"**{r['verdict']}**"
+        if "not resolved at this sample size" in r["why"]:
+            verdict += " (gap within noise)"
+        lines.append(_row([r["id"], r["claim"], r["paper"], r.get("summary", "—"), verdict]))
+    return "\n".join(lines)
+
+
 BLOCKS = {
     "report-headline": ("report.json", headline_table),
     "fpga-builds": ("fpga.json", fpga_table),
     "fpga-chip": ("fpga.json", chip_table),
+    "claims": ("claims.json", claims_table),
 }
 
 
@@ -212,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--readme", type=Path, default=Path("README.md"),
                    help="the README to update (default: %(default)s)")
     p.add_argument("--results", type=Path, default=Path("docs/results"),
-                   help="folder of report.json and fpga.json (default: %(default)s)")
+                   help="folder of report.json, fpga.json and claims.json (default: %(default)s)")
     p.add_argument("--check", action="store_true",
                    help="change nothing; exit 1 if a block differs from what would be written")
     args = p.parse_args(argv)

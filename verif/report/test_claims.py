@@ -214,3 +214,15 @@ def test_small_claims(small_run):
     # The second run is all cache hits and judges the same.
     assert "6/6" in first.stderr and second.stderr.count(": cached") == 6
     assert [r["verdict"] for r in again["claims"]] == [r["verdict"] for r in claims["claims"]]
+
+
+def test_readme_block_follows_claims_json():
+    """The README's claims table is rendered from claims.json: a planted verdict shows."""
+    from sqhw.report.readme import claims_table
+    claims = json.loads((ROOT / "docs" / "results" / "claims.json").read_text())
+    table = claims_table(claims)
+    assert len(table.splitlines()) == 2 + len(CLAIMS)
+    row6 = next(r for r in claims["claims"] if r["id"] == "6")
+    assert row6["summary"] in table
+    row6["verdict"] = "planted verdict"
+    assert "**planted verdict**" in claims_table(claims)
