@@ -105,6 +105,12 @@ def headline_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _format_label(b: dict) -> str:
+    """``W8A8`` for a dense INT8 build with 8-bit activations, else the configuration name."""
+    m = re.fullmatch(r"INT(\d+)", b["config"])
+    return f"W{m.group(1)}A{b.get('act_bits', 8)}" if m else b["config"]
+
+
 def fpga_table(table: dict) -> str:
     """The whole-array builds of ``fpga.json``, one row each."""
     lines = [_row(["array (ULX3S-85F)", "mults", "rows", "MACs/cycle", "LUT4", "FF", "DSP",
@@ -116,7 +122,7 @@ def fpga_table(table: dict) -> str:
         else:
             fmax = f"{b['fmax_mhz']:.2f} MHz, " + ("met" if b["timing_met"] else "missed")
         lines.append(_row([
-            b["config"], b["mults"], b["rows"], b["macs_per_cycle"],
+            _format_label(b), b["mults"], b["rows"], b["macs_per_cycle"],
             f"{b['lut4']:,} ({b['lut4_percent']:.0f} %)", f"{b['ff']:,}", b["dsp"], b["bram"],
             f"{b['clock_mhz']:g} MHz", fmax,
             "—" if b.get("gmacs") is None else f"{b['gmacs']:.2f}",
@@ -126,12 +132,6 @@ def fpga_table(table: dict) -> str:
 
 #: The SQ configuration the chip comparison measures every other format against.
 CHIP_REFERENCE = "B16-(8/4)-0.875"
-
-
-def _format_label(b: dict) -> str:
-    """``W8A8`` for a dense INT8 build with 8-bit activations, else the configuration name."""
-    m = re.fullmatch(r"INT(\d+)", b["config"])
-    return f"W{m.group(1)}A{b.get('act_bits', 8)}" if m else b["config"]
 
 
 def chip_table(table: dict) -> str:
