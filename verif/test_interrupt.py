@@ -6,6 +6,10 @@ a real ``python -m sqhw.fpga build`` while its Yosys runs.
 
 To hit those moments every time, the child process slows one file operation down (a
 ``sleep`` after it) and says on stdout when it is there; everything else is the real code.
+
+Each child starts with SIGINT at its default disposition (:func:`_interruptible`): a test
+run started in the background of a non-interactive shell (``bash .ci/run &``) inherits
+SIGINT *ignored*, and a Python started so keeps ignoring it, as ``nohup``'d programs should.
 """
 
 import os
@@ -17,6 +21,11 @@ import time
 from pathlib import Path
 
 import pytest
+
+
+def _interruptible():
+    """``preexec_fn`` of every child: SIGINT at its default, whatever this process has."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 ROOT = Path(__file__).resolve().parents[1]
 GEN_ARGS = ["--rows", "1", "--k-max", "32"]
@@ -57,7 +66,7 @@ def _wait_for_pause(proc, timeout=300):
 def _interrupt_gen(where, out):
     proc = subprocess.Popen([sys.executable, "-c", _SLOW_GEN, where, *GEN_ARGS, "--out",
                              str(out)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_interruptible)
     try:
         _wait_for_pause(proc)
         proc.send_signal(signal.SIGINT)
@@ -133,7 +142,8 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_sigint_stops_the_running_tool(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", _SLOW_TOOL, str(tmp_path)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_interruptible)
     try:
         pid_file = tmp_path / "child.pid"
         deadline = time.monotonic() + 120
@@ -179,7 +189,7 @@ def test_sigint_stops_a_real_fpga_build(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "sqhw.fpga", "build", "--board",
                              "ulx3s-85f", *GEN_ARGS, "--out", str(tmp_path / "fpga")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_interruptible)
     try:
         deadline = time.monotonic() + 300
         while not (tools := [k for k in _children(proc.pid) if "yowasp" in k[1]]):
