@@ -471,10 +471,7 @@ class HWConfig:
     @property
     def packed_rows(self) -> int:
         """Rows whose low products are packed two per DSP block (rows 0 .. n-1)."""
-        if self.mults == "dsp_packed" or (self.mults == "auto"
-                                          and self.dsp_row_mults == "dsp_packed"):
-            return self.rows if self.mults == "dsp_packed" else self.dsp_rows
-        return 0
+        return sum(self.row_mults(r) == "dsp_packed" for r in range(self.rows))
 
     def plan_of(self, row: int) -> RowPlan:
         """The :class:`~sqhw.format.pipeline.RowPlan` of row ``row``."""
