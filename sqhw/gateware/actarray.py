@@ -188,13 +188,12 @@ class ActArray(TileArray):
         # The lanes, the scales and the control bits registered once per group of rows
         # (:func:`~.pipe.fanout`): no register drives the whole array. Out-of-range codes
         # are cut to the lane width here; such a token is an error.
-        high_c = Signal(data.ArrayLayout(signed(fmt.high_bits), k)) if fmt.has_high else None
-        low_c = (Signal(data.ArrayLayout(signed(fmt.low_bits), b - k))
-                 if fmt.has_low_scale else None)
         if fmt.has_high:
+            high_c = Signal(data.ArrayLayout(signed(fmt.high_bits), k))
             m.d.comb += [high_c[t].eq(gather.high[t]) for t in range(k)]
             high2 = fanout(m, high_c, R, 1, "high2")
         if fmt.has_low_scale:
+            low_c = Signal(data.ArrayLayout(signed(fmt.low_bits), b - k))
             m.d.comb += [low_c[u].eq(gather.low[u]) for u in range(b - k)]
             low2 = fanout(m, low_c, R, 1, "low2")
         scales2 = fanout(m, scales_d, R, 1, "scales2")
